@@ -1,0 +1,75 @@
+/* The Redis adapter: one hiredis connection per calling thread, connect and
+ * command timeouts, reconnect with backoff, TCP / unix socket / AUTH, and Redis
+ * Sentinel discovery with failover. The only module that includes hiredis:
+ * everyone else sees the opaque store_reply below. Commands are argv only. */
+#ifndef SSOGATE_STORE_STORE_H
+#define SSOGATE_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct store_config {
+    const char *url;              /* redis://[:password@]host:port[/db] or unix:///path */
+    const char *password;         /* overrides the URL's password when set */
+    const char *sentinels;        /* "host:port,host:port" or NULL: no Sentinel */
+    const char *master_name;      /* Sentinel master name */
+    const char *sentinel_password;
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    int reconnect_max_backoff_ms; /* backoff doubles from 50 ms up to this */
+};
+
+enum store_type {
+    STORE_NIL,
+    STORE_STRING,
+    STORE_INTEGER,
+    STORE_ARRAY,
+    STORE_STATUS,
+    STORE_ERROR,
+};
+
+struct store_reply;
+
+/* Process-wide set-up; copies cfg. Does not connect. */
+int store_init(const struct store_config *cfg, struct err *e);
+/* Closes the calling thread's connection (call at worker thread exit) */
+void store_thread_close(void);
+void store_shutdown(void);
+
+/* Run one command on the calling thread's connection, connecting (or asking
+ * the sentinels for the master) first when needed. On a connection error or
+ * timeout the connection is dropped, e gets store_unavailable (503) and NULL
+ * is returned. A Redis error reply (-ERR ...) is returned as a STORE_ERROR
+ * reply, not as a failure: the caller decides. */
+struct store_reply *store_cmd(struct err *e, int argc, const char **argv, const size_t *argvlen);
+/* Convenience: NUL-terminated string arguments, list ends with NULL. */
+struct store_reply *store_cmdl(struct err *e, const char *arg0, ...) __attribute__((sentinel));
+/* EVALSHA with EVAL fallback (NOSCRIPT). script is the Lua source; its SHA-1
+ * is computed once and cached. */
+struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
+                               const char **args, const size_t *argslen);
+
+enum store_type store_reply_type(const struct store_reply *r);
+/* String, status and error replies: the bytes (NUL-terminated) and length. */
+const char *store_reply_str(const struct store_reply *r, size_t *len);
+long long store_reply_int(const struct store_reply *r);
+size_t store_reply_len(const struct store_reply *r);              /* array length */
+const struct store_reply *store_reply_elem(const struct store_reply *r, size_t i);
+void store_reply_free(struct store_reply *r);                     /* NULL ok */
+
+/* PING on the calling thread's connection: 0 when Redis answers. */
+int store_ping(struct err *e);
+/* CONFIG GET maxmemory-policy; fills out (e.g. "noeviction"). */
+int store_maxmemory_policy(char *out, size_t n, struct err *e);
+
+struct store_stats {
+    uint64_t commands;
+    uint64_t errors;       /* connection errors and timeouts */
+    uint64_t reconnects;   /* successful (re)connections after the first */
+    uint64_t failovers;    /* master address changes seen through Sentinel */
+};
+void store_stats(struct store_stats *out);
+
+#endif
