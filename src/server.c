@@ -1,12 +1,178 @@
-/* `ssogate serve`: placeholder until the HTTP server lands. */
+/* `ssogate serve`: loads the configuration, sets up the store and the SAML
+ * library, declares the route table and runs the HTTP server until SIGTERM or
+ * SIGINT, then lets in-flight requests finish. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "util/util.h"
+
+static void handle_healthz(struct http_req *r)
+{
+    http_reply(r, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
+}
+
+static void handle_readyz(struct http_req *r)
+{
+    struct err e;
+    err_clear(&e);
+    if (store_ping(&e) < 0) {
+        http_reply_error(r, "not_ready", "Redis is unreachable.");
+        return;
+    }
+    http_reply(r, 200, "application/json", "{\"status\":\"ready\"}\n", 19);
+}
+
+static void handle_metrics(struct http_req *r)
+{
+    struct buf b;
+    buf_init(&b);
+    http_render_metrics(r, &b);
+    struct store_stats st;
+    store_stats(&st);
+    buf_appendf(&b,
+                "# HELP ssogate_redis_commands_total Redis commands sent.\n"
+                "# TYPE ssogate_redis_commands_total counter\n"
+                "ssogate_redis_commands_total %llu\n"
+                "# HELP ssogate_redis_errors_total Redis connection errors and timeouts.\n"
+                "# TYPE ssogate_redis_errors_total counter\n"
+                "ssogate_redis_errors_total %llu\n"
+                "# HELP ssogate_redis_reconnects_total Redis reconnections after the first connection.\n"
+                "# TYPE ssogate_redis_reconnects_total counter\n"
+                "ssogate_redis_reconnects_total %llu\n"
+                "# HELP ssogate_redis_failovers_total Master changes seen through Sentinel.\n"
+                "# TYPE ssogate_redis_failovers_total counter\n"
+                "ssogate_redis_failovers_total %llu\n",
+                (unsigned long long)st.commands, (unsigned long long)st.errors,
+                (unsigned long long)st.reconnects, (unsigned long long)st.failovers);
+    http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    buf_free(&b);
+}
+
+/* The route table: every path ssogate answers, with its limits. */
+static const struct http_route routes[] = {
+    {"healthz", HTTP_GET, "/healthz", handle_healthz, 0, 0, RL_NONE},
+    {"readyz", HTTP_GET, "/readyz", handle_readyz, 0, 0, RL_NONE},
+    {"metrics", HTTP_GET, "/metrics", handle_metrics, 0, 0, RL_NONE},
+    {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: ssogate serve [-c FILE]\n"
+          "       ssogate serve --print-config-example\n"
+          "Runs the HTTP server. Without -c, defaults and SSOGATE_* environment variables apply.\n",
+          f);
+}
+
+static int store_setup(const struct config *cfg, struct err *e)
+{
+    struct store_config sc = {
+        .url = cfg->redis_url,
+        .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
+        .sentinels = cfg->redis_sentinels[0] ? cfg->redis_sentinels : NULL,
+        .master_name = cfg->redis_master_name,
+        .sentinel_password = cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL,
+        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
+        .reconnect_max_backoff_ms = cfg->redis_reconnect_max_backoff_ms,
+    };
+    if (store_init(&sc, e) < 0)
+        return -1;
+    /* An evicted session or directory key is data lost: say so loudly. */
+    char policy[64];
+    struct err pe;
+    err_clear(&pe);
+    if (store_maxmemory_policy(policy, sizeof policy, &pe) < 0)
+        log_msg(LOG_WARN, "cannot read Redis maxmemory-policy (%s); it must be noeviction", pe.msg);
+    else if (strcmp(policy, "noeviction") != 0)
+        log_msg(LOG_WARN,
+                "Redis maxmemory-policy is '%s': set it to noeviction, or Redis may evict sessions and "
+                "directory data under memory pressure",
+                policy);
+    store_thread_close();
+    return 0;
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
 
 int cli_serve(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "serve: not built yet\n");
-    return 2;
+    const char *path = NULL;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"print-config-example", no_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'E': config_write_example(stdout); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    struct config cfg;
+    struct err e;
+    err_clear(&e);
+    if (config_load(&cfg, path, &e) < 0) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        config_free(&cfg);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    /* Block the stop signals in every thread; the main thread waits for them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    struct http_server *srv = NULL;
+    if (store_setup(&cfg, &e) < 0) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        rc = 2;
+        goto done;
+    }
+    srv = http_server_start(&cfg, routes, &e);
+    if (!srv) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        goto done;
+    }
+    log_msg(LOG_INFO, "listening on %s:%d (public %s)", cfg.listen_host, http_server_port(srv), cfg.base_url);
+    int sig = wait_for_signal();
+    log_msg(LOG_INFO, "%s received: finishing in-flight requests (up to %d s)", strsignal(sig),
+            cfg.shutdown_timeout_s);
+    http_server_stop(srv, cfg.shutdown_timeout_s);
+    log_msg(LOG_INFO, "stopped");
+    rc = 0;
+done:
+    store_shutdown();
+    config_free(&cfg);
+    return rc;
 }

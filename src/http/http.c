@@ -1,0 +1,731 @@
+/* The libmicrohttpd server. All state of one request lives in struct http_req,
+ * made on the first call of the access handler and freed in the completed
+ * callback, which also writes the log line and the metrics. Responses are
+ * queued after the body, or on the second call of a body-less request: one
+ * queued on the very first call costs keep-alive (see STYLE.md). */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/metrics.h"
+#include "http/ratelimit.h"
+#include "util/log.h"
+#include "util/net.h"
+#include "util/util.h"
+
+#define MAX_PARAMS 4
+#define MAX_HEADERS 16
+#define REQUEST_ID_MAX 64
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct config *cfg;
+    const struct http_route *routes;
+    int nroutes;
+    const char **route_names;
+    struct metrics *metrics;
+    struct ratelimit *rl[RL_CLASSES];
+    struct cidr_list *trusted;
+    atomic_int inflight;
+    int port;
+};
+
+struct kv {
+    char *name;
+    char *value;
+};
+
+struct http_req {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    int route;                     /* index, -1 when none */
+    int early_status;              /* refused before the body: 404, 405, 413, 429 */
+    int retry_after;
+    const char *early_code;
+    struct kv params[MAX_PARAMS];
+    int nparams;
+    struct buf body;
+    size_t body_limit;
+    struct kv *form;
+    int nform;
+    int form_parsed;
+    struct kv headers[MAX_HEADERS];
+    int nheaders;
+    char request_id[REQUEST_ID_MAX + 1];
+    char peer[INET6_ADDRSTRLEN];
+    char client[INET6_ADDRSTRLEN];
+    int64_t start_ms;
+    int64_t start_wall_ms;
+    int calls;
+    int replied;
+    int status;
+    char *org;
+    const char *code;
+    void *data;
+    void (*data_free)(void *);
+};
+
+/* ---- request accessors ---- */
+
+const char *http_method(const struct http_req *r) { return r->method; }
+const char *http_path(const struct http_req *r) { return r->path; }
+const char *http_request_id(const struct http_req *r) { return r->request_id; }
+const char *http_client_ip(const struct http_req *r) { return r->client; }
+const char *http_peer_ip(const struct http_req *r) { return r->peer; }
+const struct config *http_config(const struct http_req *r) { return r->srv->cfg; }
+void *http_data(const struct http_req *r) { return r->data; }
+
+int http_peer_trusted(const struct http_req *r)
+{
+    return net_cidr_list_match(r->srv->trusted, r->peer);
+}
+
+const char *http_header(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_cookie(const struct http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+struct count_ctx {
+    const char *name;
+    int n;
+};
+
+static enum MHD_Result count_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct count_ctx *c = cls;
+    (void)kind;
+    (void)value;
+    if (key && strcmp(key, c->name) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+int http_cookie_count(const struct http_req *r, const char *name)
+{
+    struct count_ctx c = {name, 0};
+    MHD_get_connection_values(r->conn, MHD_COOKIE_KIND, count_cb, &c);
+    return c.n;
+}
+
+const char *http_param(const struct http_req *r, const char *name)
+{
+    for (int i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0)
+            return r->params[i].value;
+    return NULL;
+}
+
+const char *http_body(const struct http_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return r->body.data;
+}
+
+void http_set_data(struct http_req *r, void *data, void (*free_fn)(void *))
+{
+    r->data = data;
+    r->data_free = free_fn;
+}
+
+void http_log_org(struct http_req *r, const char *org)
+{
+    free(r->org);
+    r->org = org ? util_xstrdup(org) : NULL;
+}
+
+void http_log_code(struct http_req *r, const char *code)
+{
+    r->code = code;
+}
+
+/* ---- forms ---- */
+
+static enum MHD_Result form_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                               const char *content_type, const char *encoding, const char *data,
+                               uint64_t off, size_t size)
+{
+    struct http_req *r = cls;
+    (void)kind, (void)filename, (void)content_type, (void)encoding;
+    /* A value may arrive in pieces: append to the field of the same name that
+     * is being filled (off > 0), else start a new one. */
+    if (off > 0 && r->nform > 0 && strcmp(r->form[r->nform - 1].name, key) == 0) {
+        struct kv *f = &r->form[r->nform - 1];
+        size_t old = strlen(f->value);
+        f->value = util_xrealloc(f->value, old + size + 1);
+        memcpy(f->value + old, data, size);
+        f->value[old + size] = '\0';
+        return MHD_YES;
+    }
+    if (r->nform >= 64)
+        return MHD_NO;
+    r->form = util_xrealloc(r->form, (size_t)(r->nform + 1) * sizeof *r->form);
+    r->form[r->nform].name = util_xstrdup(key);
+    r->form[r->nform].value = util_xstrndup(data ? data : "", size);
+    r->nform++;
+    return MHD_YES;
+}
+
+static void form_parse(struct http_req *r)
+{
+    r->form_parsed = 1;
+    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0 || r->body.len == 0)
+        return;
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 16384, form_cb, r);
+    if (!pp)
+        return;
+    MHD_post_process(pp, r->body.data, r->body.len);
+    MHD_destroy_post_processor(pp);
+}
+
+const char *http_form(struct http_req *r, const char *name)
+{
+    if (!r->form_parsed)
+        form_parse(r);
+    for (int i = 0; i < r->nform; i++)
+        if (strcmp(r->form[i].name, name) == 0)
+            return r->form[i].value;
+    return NULL;
+}
+
+/* ---- responses ---- */
+
+void http_add_header(struct http_req *r, const char *name, const char *value)
+{
+    if (r->nheaders >= MAX_HEADERS) {
+        log_msg(LOG_ERROR, "BUG: too many response headers on %s", r->path);
+        return;
+    }
+    r->headers[r->nheaders].name = util_xstrdup(name);
+    r->headers[r->nheaders].value = util_xstrdup(value);
+    r->nheaders++;
+}
+
+static void add_standard_headers(struct http_req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->srv->cfg->base_url_https)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    int has_cc = 0;
+    for (int i = 0; i < r->nheaders; i++) {
+        if (strcasecmp(r->headers[i].name, "Cache-Control") == 0)
+            has_cc = 1;
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    }
+    /* Everything ssogate answers is about a person or a secret: never cache. */
+    if (!has_cc)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
+void http_reply(struct http_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+    if (r->replied) {
+        log_msg(LOG_ERROR, "BUG: second reply on %s", r->path);
+        return;
+    }
+    r->replied = 1;
+    r->status = status;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_standard_headers(r, resp);
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!s) {
+        http_reply(r, 500, "application/json", "{\"error\":\"internal_error\"}", 26);
+        return;
+    }
+    size_t n = strlen(s);
+    s[n] = '\n';
+    http_reply(r, status, "application/json", s, n + 1);
+    free(s);
+}
+
+void http_reply_error(struct http_req *r, const char *code, const char *message)
+{
+    int status = err_status(code);
+    if (status < 0) {
+        log_msg(LOG_ERROR, "BUG: unknown error code %s", code);
+        code = "internal_error";
+        status = 500;
+    }
+    r->code = code;
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_string(code));
+    json_object_set_new(o, "message", json_string(message ? message : err_default_message(code)));
+    http_reply_json(r, status, o);
+}
+
+void http_reply_err(struct http_req *r, const struct err *e)
+{
+    http_reply_error(r, e->code ? e->code : "internal_error", e->msg[0] ? e->msg : NULL);
+}
+
+void http_redirect(struct http_req *r, int status, const char *location)
+{
+    http_add_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    http_reply(r, status, "text/plain; charset=utf-8", "", 0);
+}
+
+/* ---- routing ---- */
+
+static unsigned method_bit(const char *m)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } tab[] = {{"GET", HTTP_GET}, {"HEAD", HTTP_GET}, {"POST", HTTP_POST}, {"PUT", HTTP_PUT},
+               {"DELETE", HTTP_DELETE}, {"PATCH", HTTP_PATCH}, {"OPTIONS", HTTP_OPTIONS}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strcmp(tab[i].name, m) == 0)
+            return tab[i].bit;
+    return 0;
+}
+
+/* Match path against pattern; fills params. A {name} segment matches one
+ * non-empty segment; a trailing '*' matches the rest (possibly empty). */
+static int route_match(const char *pattern, const char *path, struct http_req *r)
+{
+    const char *p = pattern, *s = path;
+    int np = 0;
+    while (*p) {
+        if (*p == '*' && p[1] == '\0') {
+            r->nparams = np;
+            return 1;
+        }
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            if (!se)
+                se = s + strlen(s);
+            if (!pe || se == s || np >= MAX_PARAMS)
+                return 0;
+            free(r->params[np].name);
+            free(r->params[np].value);
+            r->params[np].name = util_xstrndup(p + 1, (size_t)(pe - p - 1));
+            r->params[np].value = util_xstrndup(s, (size_t)(se - s));
+            np++;
+            p = pe + 1;
+            s = se;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    if (*s)
+        return 0;
+    r->nparams = np;
+    return 1;
+}
+
+static void route_find(struct http_req *r)
+{
+    unsigned bit = method_bit(r->method);
+    int path_matched = 0;
+    r->route = -1;
+    for (int i = 0; i < r->srv->nroutes; i++) {
+        if (!route_match(r->srv->routes[i].path, r->path, r))
+            continue;
+        path_matched = 1;
+        if (bit & r->srv->routes[i].methods) {
+            r->route = i;
+            return;
+        }
+    }
+    r->early_status = path_matched ? 405 : 404;
+    r->early_code = path_matched ? "method_not_allowed" : "not_found";
+}
+
+/* ---- request set-up ---- */
+
+static int request_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+static void peer_address(struct http_req *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    strcpy(r->peer, "unknown");
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->peer, sizeof r->peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->peer, sizeof r->peer);
+    }
+    strcpy(r->client, r->peer);
+    /* Behind a trusted proxy the client is the right-most X-Forwarded-For
+     * entry that is not itself a trusted proxy; anything left of it could be
+     * written by the client. */
+    const char *xff = http_header(r, "X-Forwarded-For");
+    if (!xff || !http_peer_trusted(r) || strlen(xff) > 1024)
+        return;
+    char copy[1025];
+    snprintf(copy, sizeof copy, "%s", xff);
+    char *end = copy + strlen(copy);
+    while (end > copy) {
+        char *comma = end;
+        while (comma > copy && comma[-1] != ',')
+            comma--;
+        *end = '\0';
+        char *tok = comma;
+        while (*tok == ' ')
+            tok++;
+        for (char *t = tok + strlen(tok); t > tok && t[-1] == ' '; t--)
+            t[-1] = '\0';
+        struct in6_addr tmp;
+        if (inet_pton(AF_INET, tok, &tmp) != 1 && inet_pton(AF_INET6, tok, &tmp) != 1)
+            return;
+        if (!net_cidr_list_match(r->srv->trusted, tok)) {
+            size_t n = strlen(tok);
+            if (n < sizeof r->client) {
+                memcpy(r->client, tok, n + 1);
+            }
+            return;
+        }
+        end = comma > copy ? comma - 1 : copy;
+    }
+}
+
+static void request_limits(struct http_req *r)
+{
+    const struct http_route *rt = &r->srv->routes[r->route];
+    r->body_limit = (size_t)(rt->body_limit ? rt->body_limit : r->srv->cfg->max_body_bytes);
+    const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*end || n > r->body_limit) {
+            r->early_status = 413;
+            r->early_code = "body_too_large";
+            return;
+        }
+    }
+    if (rt->ratelimit != RL_NONE && r->srv->rl[rt->ratelimit]) {
+        int wait = ratelimit_take(r->srv->rl[rt->ratelimit], r->client, util_mono_ms());
+        if (wait > 0) {
+            r->early_status = 429;
+            r->early_code = "rate_limited";
+            r->retry_after = wait;
+        }
+    }
+}
+
+static struct http_req *request_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
+                                    const char *method)
+{
+    struct http_req *r = util_xcalloc(1, sizeof *r);
+    r->srv = srv;
+    r->conn = conn;
+    r->method = method;
+    r->path = url;
+    r->start_ms = util_mono_ms();
+    r->start_wall_ms = util_now_ms();
+    buf_init(&r->body);
+    const char *rid = http_header(r, "X-Request-Id");
+    if (rid && request_id_ok(rid)) {
+        snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    } else {
+        unsigned char b[12];
+        util_random(b, sizeof b);
+        util_hex_encode(b, sizeof b, r->request_id);
+    }
+    peer_address(r);
+    route_find(r);
+    if (r->route >= 0)
+        request_limits(r);
+    atomic_fetch_add(&srv->inflight, 1);
+    return r;
+}
+
+static void reply_early(struct http_req *r)
+{
+    if (r->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", r->retry_after);
+        http_add_header(r, "Retry-After", s);
+    }
+    http_reply_error(r, r->early_code, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_server *srv = cls;
+    (void)version;
+    struct http_req *r = *con_cls;
+    if (!r) {
+        *con_cls = request_new(srv, conn, url, method);
+        r = *con_cls;
+        /* Refuse an announced oversized body now, before reading it. */
+        if (r->early_status == 413) {
+            reply_early(r);
+            return MHD_YES;
+        }
+        return MHD_YES;
+    }
+    r->calls++;
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->replied || r->early_status)
+            return MHD_YES; /* discard: the answer is already decided */
+        if (util_mono_ms() - r->start_ms > (int64_t)srv->cfg->request_timeout_s * 1000) {
+            r->early_status = 408;
+            r->early_code = "request_timeout";
+            return MHD_YES;
+        }
+        if (r->body.len + n > r->body_limit) {
+            r->early_status = 413;
+            r->early_code = "body_too_large";
+            reply_early(r);
+            return MHD_YES;
+        }
+        buf_append(&r->body, upload_data, n);
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->early_status) {
+        reply_early(r);
+        return MHD_YES;
+    }
+    srv->routes[r->route].handler(r);
+    if (!r->replied) {
+        log_msg(LOG_ERROR, "BUG: handler %s did not reply", srv->routes[r->route].name);
+        http_reply_error(r, "internal_error", NULL);
+    }
+    return MHD_YES;
+}
+
+static void request_log(struct http_req *r)
+{
+    double ms = (double)(util_mono_ms() - r->start_ms);
+    metrics_observe(r->srv->metrics, r->route, r->status, ms);
+    if (r->code)
+        metrics_count_code(r->srv->metrics, r->code);
+    enum log_level lvl = r->status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (!log_enabled(lvl))
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "request_id", json_string(r->request_id));
+    json_object_set_new(o, "method", json_string(r->method));
+    json_object_set_new(o, "path", json_string(r->path));
+    json_object_set_new(o, "route", json_string(r->route >= 0 ? r->srv->routes[r->route].name : "unmatched"));
+    json_object_set_new(o, "status", json_integer(r->status));
+    if (r->code)
+        json_object_set_new(o, "code", json_string(r->code));
+    json_object_set_new(o, "duration_ms", json_real(ms));
+    if (r->org)
+        json_object_set_new(o, "org", json_string(r->org));
+    json_object_set_new(o, "client", json_string(r->client));
+    log_json(lvl, o);
+}
+
+static void request_free(struct http_req *r)
+{
+    if (r->data_free)
+        r->data_free(r->data);
+    for (int i = 0; i < MAX_PARAMS; i++) {
+        free(r->params[i].name);
+        free(r->params[i].value);
+    }
+    for (int i = 0; i < r->nform; i++) {
+        free(r->form[i].name);
+        free(r->form[i].value);
+    }
+    free(r->form);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    buf_free(&r->body);
+    free(r->org);
+    free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *srv = cls;
+    struct http_req *r = *con_cls;
+    (void)conn;
+    if (!r)
+        return;
+    if (!r->replied) {
+        /* Closed before we answered: timeout or the client went away. */
+        r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+        if (!r->code)
+            r->code = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request_timeout" : NULL;
+    }
+    request_log(r);
+    request_free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    json_t *o = json_object();
+    json_object_set_new(o, "msg", json_string(msg));
+    json_object_set_new(o, "component", json_string("libmicrohttpd"));
+    log_json(LOG_DEBUG, o);
+}
+
+/* ---- start and stop ---- */
+
+static int server_prepare(struct http_server *s, const struct config *cfg, const struct http_route *routes,
+                          struct err *e)
+{
+    s->cfg = cfg;
+    s->routes = routes;
+    while (routes[s->nroutes].name)
+        s->nroutes++;
+    s->route_names = util_xcalloc((size_t)s->nroutes + 1, sizeof *s->route_names);
+    for (int i = 0; i < s->nroutes; i++)
+        s->route_names[i] = routes[i].name;
+    s->metrics = metrics_new(s->route_names, s->nroutes);
+    for (int c = 1; c < RL_CLASSES; c++)
+        s->rl[c] = ratelimit_new(cfg->rl_per_minute[c], cfg->rl_burst[c], cfg->rl_max_clients);
+    s->trusted = net_cidr_list_parse(cfg->trusted_proxies, e);
+    return s->trusted ? 0 : -1;
+}
+
+static void server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    for (int c = 0; c < RL_CLASSES; c++)
+        ratelimit_free(s->rl[c]);
+    metrics_free(s->metrics);
+    net_cidr_list_free(s->trusted);
+    free(s->route_names);
+    free(s);
+}
+
+static int listen_addr(const struct config *cfg, struct sockaddr_storage *ss, struct err *e)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->listen_port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, cfg->listen_host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->listen_port);
+        return 0;
+    }
+    return err_set(e, "config_invalid", "[server] listen: '%s' is not an IP address", cfg->listen_host);
+}
+
+struct http_server *http_server_start(const struct config *cfg, const struct http_route *routes, struct err *e)
+{
+    struct http_server *s = util_xcalloc(1, sizeof *s);
+    struct sockaddr_storage ss;
+    if (server_prepare(s, cfg, routes, e) < 0 || listen_addr(cfg, &ss, e) < 0)
+        goto fail;
+    unsigned workers = (unsigned)(cfg->workers > 0 ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN));
+    if (workers < 1)
+        workers = 1;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (((struct sockaddr *)&ss)->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, workers,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_bytes,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        err_set(e, "config_invalid", "cannot listen on %s (address in use or not available)", cfg->listen);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->listen_port;
+    return s;
+fail:
+    server_free(s);
+    return NULL;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(struct http_server *s, int timeout_s)
+{
+    if (!s)
+        return;
+    /* Stop accepting; requests already under way finish (graceful shutdown). */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = util_mono_ms() + (int64_t)timeout_s * 1000;
+    while (atomic_load(&s->inflight) > 0 && util_mono_ms() < deadline)
+        usleep(10000);
+    int left = atomic_load(&s->inflight);
+    if (left > 0)
+        log_msg(LOG_WARN, "shutdown: %d requests still running after %d s; closing them", left, timeout_s);
+    MHD_stop_daemon(s->daemon);
+    server_free(s);
+}
+
+void http_render_metrics(const struct http_req *r, struct buf *out)
+{
+    metrics_render(r->srv->metrics, out);
+}

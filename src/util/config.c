@@ -1,0 +1,435 @@
+/* Configuration table, INI parsing with inih and environment overrides.
+ * inih 55 cuts lines at 200 characters and hands on the rest silently, so the
+ * file is scanned for over-long lines first and refused with the line number. */
+#include "util/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define CONFIG_MAX_FILE (1 << 20)
+#define CONFIG_MAX_LINE 199 /* inih's INI_MAX_LINE is 200 including the NUL */
+
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
+
+enum {
+    OPT_SECRET = 1,   /* never printed */
+    OPT_RESTART = 2,  /* needs a restart to change (all do today) */
+};
+
+typedef int (*opt_check)(const char *v, char *why, size_t n);
+
+struct opt {
+    const char *section;
+    const char *key;
+    enum opt_type type;
+    const char *def;
+    long min, max;
+    int flags;
+    size_t offset;
+    opt_check check;
+    const char *doc;
+};
+
+static int check_listen(const char *v, char *why, size_t n);
+static int check_url(const char *v, char *why, size_t n);
+static int check_redis_url(const char *v, char *why, size_t n);
+static int check_level(const char *v, char *why, size_t n);
+
+#define F(field) offsetof(struct config, field)
+#define RLF(arr, i) (offsetof(struct config, arr) + (i) * sizeof(int))
+
+static const struct opt opts[] = {
+    {"server", "listen", OPT_STR, "127.0.0.1:8080", 0, 0, OPT_RESTART, F(listen), check_listen,
+     "Address to listen on, host:port (IPv4 or [IPv6]). Env alias SSOGATE_LISTEN."},
+    {"server", "base_url", OPT_STR, "http://127.0.0.1:8080", 0, 0, OPT_RESTART, F(base_url), check_url,
+     "Public scheme://host[:port] of ssogate as browsers see it; https turns on HSTS and Secure cookies."},
+    {"server", "workers", OPT_INT, "0", 0, 256, OPT_RESTART, F(workers), NULL,
+     "Worker threads (each with its own epoll and Redis connection); 0 = number of cores."},
+    {"server", "max_header_bytes", OPT_INT, "16384", 2048, 1048576, OPT_RESTART, F(max_header_bytes), NULL,
+     "Memory per connection for the request line and headers; larger requests get 431 or 414."},
+    {"server", "max_body_bytes", OPT_INT, "262144", 1024, 16777216, OPT_RESTART, F(max_body_bytes), NULL,
+     "Largest request body accepted (routes may set less); larger gets 413."},
+    {"server", "request_timeout_s", OPT_INT, "30", 1, 3600, OPT_RESTART, F(request_timeout_s), NULL,
+     "Time for a whole request to arrive; a body still arriving after it gets 408."},
+    {"server", "idle_timeout_s", OPT_INT, "60", 1, 3600, OPT_RESTART, F(idle_timeout_s), NULL,
+     "A connection silent for this long is closed (stalled clients, keep-alive)."},
+    {"server", "connection_limit", OPT_INT, "4096", 16, 1000000, OPT_RESTART, F(connection_limit), NULL,
+     "Most concurrent connections."},
+    {"server", "shutdown_timeout_s", OPT_INT, "10", 0, 600, OPT_RESTART, F(shutdown_timeout_s), NULL,
+     "On SIGTERM/SIGINT, how long in-flight requests may take to finish."},
+    {"server", "trusted_proxies", OPT_STR, "", 0, 0, OPT_RESTART, F(trusted_proxies), NULL,
+     "Comma-separated CIDRs of proxies whose X-Forwarded-* headers are believed."},
+    {"server", "allowed_redirect_hosts", OPT_STR, "", 0, 0, OPT_RESTART, F(allowed_redirect_hosts), NULL,
+     "Comma-separated hosts that rd= may send a browser back to (besides relative paths)."},
+    {"server", "dev_plain_http", OPT_BOOL, "false", 0, 1, OPT_RESTART, F(dev_plain_http), NULL,
+     "Loopback development only: cookies without Secure. Refused when base_url is https."},
+
+    {"redis", "url", OPT_STR, "redis://127.0.0.1:6379/0", 0, 0, OPT_RESTART | OPT_SECRET, F(redis_url), check_redis_url,
+     "redis://[:password@]host:port[/db] or unix:///path/to/socket. Env alias SSOGATE_REDIS_URL."},
+    {"redis", "password", OPT_STR, "", 0, 0, OPT_RESTART | OPT_SECRET, F(redis_password), NULL,
+     "AUTH password (overrides the one in url)."},
+    {"redis", "sentinels", OPT_STR, "", 0, 0, OPT_RESTART, F(redis_sentinels), NULL,
+     "Comma-separated host:port of Redis Sentinels; when set, the master comes from them."},
+    {"redis", "master_name", OPT_STR, "ssogate", 0, 0, OPT_RESTART, F(redis_master_name), NULL,
+     "Sentinel master name."},
+    {"redis", "sentinel_password", OPT_STR, "", 0, 0, OPT_RESTART | OPT_SECRET, F(redis_sentinel_password), NULL,
+     "AUTH password of the sentinels."},
+    {"redis", "connect_timeout_ms", OPT_INT, "500", 10, 60000, OPT_RESTART, F(redis_connect_timeout_ms), NULL,
+     "Connect timeout."},
+    {"redis", "command_timeout_ms", OPT_INT, "500", 10, 60000, OPT_RESTART, F(redis_command_timeout_ms), NULL,
+     "Command timeout; a request that needs Redis answers 503 after it."},
+    {"redis", "reconnect_max_backoff_ms", OPT_INT, "1000", 50, 60000, OPT_RESTART, F(redis_reconnect_max_backoff_ms), NULL,
+     "Reconnect backoff doubles from 50 ms up to this."},
+
+    {"log", "level", OPT_STR, "info", 0, 0, 0, F(log_level), check_level,
+     "debug, info, warn or error."},
+
+    {"ratelimit", "login_per_minute", OPT_INT, "60", 1, 1000000, OPT_RESTART, RLF(rl_per_minute, RL_LOGIN), NULL,
+     "Sign-in starts per client address per minute."},
+    {"ratelimit", "login_burst", OPT_INT, "20", 1, 1000000, OPT_RESTART, RLF(rl_burst, RL_LOGIN), NULL,
+     "Sign-in starts a client may make at once."},
+    {"ratelimit", "acs_per_minute", OPT_INT, "60", 1, 1000000, OPT_RESTART, RLF(rl_per_minute, RL_ACS), NULL,
+     "SAML responses per client address per minute."},
+    {"ratelimit", "acs_burst", OPT_INT, "20", 1, 1000000, OPT_RESTART, RLF(rl_burst, RL_ACS), NULL,
+     "SAML responses a client may post at once."},
+    {"ratelimit", "apikey_per_minute", OPT_INT, "30", 1, 1000000, OPT_RESTART, RLF(rl_per_minute, RL_APIKEY), NULL,
+     "Failed API-key checks per client address per minute."},
+    {"ratelimit", "apikey_burst", OPT_INT, "10", 1, 1000000, OPT_RESTART, RLF(rl_burst, RL_APIKEY), NULL,
+     "Failed API-key checks a client may make at once."},
+    {"ratelimit", "max_clients", OPT_INT, "100000", 100, 10000000, OPT_RESTART, F(rl_max_clients), NULL,
+     "Client addresses tracked per limit; the least recently seen are forgotten first."},
+
+    {"saml", "sp_key", OPT_STR, "certs/dev/sp.key", 0, 0, OPT_RESTART | OPT_SECRET, F(sp_key), NULL,
+     "SP private key (PEM) for signing requests and decrypting assertions."},
+    {"saml", "sp_cert", OPT_STR, "certs/dev/sp.crt", 0, 0, OPT_RESTART, F(sp_cert), NULL,
+     "SP certificate (PEM) published in SP metadata."},
+    {"saml", "sp_next_key", OPT_STR, "", 0, 0, OPT_RESTART | OPT_SECRET, F(sp_next_key), NULL,
+     "During an SP key rollover: the next key, published and accepted for decryption."},
+    {"saml", "sp_next_cert", OPT_STR, "", 0, 0, OPT_RESTART, F(sp_next_cert), NULL,
+     "During an SP key rollover: the next certificate, published in metadata."},
+    {"saml", "request_ttl_s", OPT_INT, "600", 30, 86400, OPT_RESTART, F(saml_request_ttl_s), NULL,
+     "How long a started sign-in waits for the IdP's answer."},
+    {"saml", "clock_skew_s", OPT_INT, "60", 0, 600, OPT_RESTART, F(saml_clock_skew_s), NULL,
+     "Default clock skew allowed on assertion times (connections may set their own)."},
+    {"saml", "max_response_bytes", OPT_INT, "262144", 4096, 16777216, OPT_RESTART, F(saml_max_response_bytes), NULL,
+     "Largest ACS body accepted; larger gets 413."},
+
+    {"session", "keys", OPT_STR, "certs/dev/session.keys", 0, 0, OPT_RESTART | OPT_SECRET, F(session_keys), NULL,
+     "File of session-signing keys, one 'kid base64url-secret' per line; the first signs."},
+    {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static int check_host_port(const char *v, char *host, size_t hn, int *port)
+{
+    const char *colon;
+    if (v[0] == '[') {
+        const char *end = strchr(v, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        if ((size_t)(end - v - 1) >= hn || end - v - 1 == 0)
+            return -1;
+        memcpy(host, v + 1, (size_t)(end - v - 1));
+        host[end - v - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon || colon == v || (size_t)(colon - v) >= hn)
+            return -1;
+        memcpy(host, v, (size_t)(colon - v));
+        host[colon - v] = '\0';
+        if (strchr(host, ':'))
+            return -1;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+static int check_listen(const char *v, char *why, size_t n)
+{
+    char host[256];
+    int port;
+    if (check_host_port(v, host, sizeof host, &port) < 0) {
+        snprintf(why, n, "'%s' is not host:port", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_url(const char *v, char *why, size_t n)
+{
+    const char *rest;
+    if (strncmp(v, "https://", 8) == 0)
+        rest = v + 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        rest = v + 7;
+    else {
+        snprintf(why, n, "'%s' must start with http:// or https://", v);
+        return -1;
+    }
+    if (!*rest || strpbrk(rest, "/?#@ \\") || rest[strlen(rest) - 1] == ':') {
+        snprintf(why, n, "'%s' must be scheme://host[:port] with no path, query or user", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_redis_url(const char *v, char *why, size_t n)
+{
+    if (strncmp(v, "redis://", 8) != 0 && strncmp(v, "unix://", 7) != 0) {
+        snprintf(why, n, "must be redis://[:password@]host:port[/db] or unix:///path");
+        return -1;
+    }
+    if (strncmp(v, "unix://", 7) == 0 && v[7] != '/') {
+        snprintf(why, n, "unix:// URL needs an absolute path (unix:///path/to/socket)");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_level(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) {
+        snprintf(why, n, "'%s' is not one of debug, info, warn, error", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+        *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* Set one option from text; on error fill why. */
+static int opt_set(struct config *c, const struct opt *o, const char *v, char *why, size_t n)
+{
+    char *base = (char *)c;
+    if (o->type == OPT_STR) {
+        if (o->check && *v && o->check(v, why, n) < 0)
+            return -1;
+        char **slot = (char **)(base + o->offset);
+        free(*slot);
+        *slot = util_xstrdup(v);
+        return 0;
+    }
+    if (o->type == OPT_BOOL) {
+        int b;
+        if (parse_bool(v, &b) < 0) {
+            snprintf(why, n, "'%s' is not a boolean (true/false)", v);
+            return -1;
+        }
+        *(int *)(base + o->offset) = b;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end) {
+        snprintf(why, n, "'%s' is not an integer", v);
+        return -1;
+    }
+    if (x < o->min || x > o->max) {
+        snprintf(why, n, "%ld is out of range [%ld, %ld]", x, o->min, o->max);
+        return -1;
+    }
+    *(int *)(base + o->offset) = (int)x;
+    return 0;
+}
+
+static const struct opt *opt_find(const char *section, const char *key)
+{
+    for (const struct opt *o = opts; o->key; o++)
+        if (!strcmp(o->section, section) && !strcmp(o->key, key))
+            return o;
+    return NULL;
+}
+
+struct parse_state {
+    struct config *c;
+    char why[400];
+    int failed;
+};
+
+static int ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_state *st = user;
+    if (st->failed)
+        return 1; /* keep the first error only */
+    const struct opt *o = opt_find(section, name);
+    if (!o) {
+        snprintf(st->why, sizeof st->why, "unknown option '%s' in section [%s]", name, section);
+        st->failed = 1;
+        return 0;
+    }
+    char why[300];
+    if (opt_set(st->c, o, value, why, sizeof why) < 0) {
+        snprintf(st->why, sizeof st->why, "[%s] %s: %s", section, name, why);
+        st->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int check_line_lengths(const char *path, const char *data, struct err *e)
+{
+    int line = 1;
+    size_t len = 0;
+    for (const char *p = data; *p; p++) {
+        if (*p == '\n') {
+            line++;
+            len = 0;
+            continue;
+        }
+        if (++len > CONFIG_MAX_LINE)
+            return err_set(e, "config_invalid", "%s:%d: line longer than %d characters",
+                           path, line, CONFIG_MAX_LINE);
+    }
+    return 0;
+}
+
+static int config_load_file(struct config *c, const char *path, struct err *e)
+{
+    size_t len;
+    char *data = util_read_file(path, CONFIG_MAX_FILE, &len);
+    if (!data)
+        return err_set(e, "config_invalid", "%s: cannot read: %s", path,
+                       errno == EFBIG ? "file larger than 1 MiB" : strerror(errno));
+    int rc = -1;
+    if (memchr(data, '\0', len)) {
+        err_set(e, "config_invalid", "%s: contains a NUL byte", path);
+        goto done;
+    }
+    if (check_line_lengths(path, data, e) < 0)
+        goto done;
+    struct parse_state st = {.c = c};
+    int line = ini_parse_string(data, ini_cb, &st);
+    if (line != 0) {
+        err_set(e, "config_invalid", "%s:%d: %s", path, line,
+                st.failed ? st.why : "syntax error (expected [section] or key = value)");
+        goto done;
+    }
+    rc = 0;
+done:
+    free(data);
+    return rc;
+}
+
+void config_env_name(const char *section, const char *key, char *out, size_t n)
+{
+    snprintf(out, n, "SSOGATE_%s_%s", section, key);
+    for (char *p = out; *p; p++)
+        *p = *p == '.' || *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+}
+
+static int config_load_env(struct config *c, struct err *e)
+{
+    static const struct {
+        const char *env, *section, *key;
+    } aliases[] = {
+        {"SSOGATE_LISTEN", "server", "listen"},
+        {"SSOGATE_REDIS_URL", "redis", "url"},
+    };
+    char why[300];
+    for (const struct opt *o = opts; o->key; o++) {
+        char name[128];
+        config_env_name(o->section, o->key, name, sizeof name);
+        const char *v = getenv(name);
+        if (v && opt_set(c, o, v, why, sizeof why) < 0)
+            return err_set(e, "config_invalid", "environment %s: %s", name, why);
+    }
+    /* The short aliases win over the long names: deployment tools set them. */
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        const char *v = getenv(aliases[i].env);
+        if (v && opt_set(c, opt_find(aliases[i].section, aliases[i].key), v, why, sizeof why) < 0)
+            return err_set(e, "config_invalid", "environment %s: %s", aliases[i].env, why);
+    }
+    return 0;
+}
+
+static int config_derive(struct config *c, struct err *e)
+{
+    if (check_host_port(c->listen, c->listen_host, sizeof c->listen_host, &c->listen_port) < 0)
+        return err_set(e, "config_invalid", "%s: [server] listen: '%s' is not host:port", c->path,
+                       c->listen);
+    c->base_url_https = strncmp(c->base_url, "https://", 8) == 0;
+    if (c->base_url_https && c->dev_plain_http)
+        return err_set(e, "config_invalid",
+                       "%s: [server] dev_plain_http is for loopback development and cannot be used "
+                       "with an https base_url",
+                       c->path);
+    if (c->redis_sentinels[0] && !c->redis_master_name[0])
+        return err_set(e, "config_invalid", "%s: [redis] sentinels needs master_name", c->path);
+    return 0;
+}
+
+int config_load(struct config *c, const char *path, struct err *e)
+{
+    memset(c, 0, sizeof *c);
+    char why[300];
+    for (const struct opt *o = opts; o->key; o++)
+        if (opt_set(c, o, o->def, why, sizeof why) < 0) {
+            fprintf(stderr, "BUG: default of [%s] %s: %s\n", o->section, o->key, why);
+            abort();
+        }
+    c->path = util_xstrdup(path ? path : "(defaults)");
+    if (path && config_load_file(c, path, e) < 0)
+        return -1;
+    if (config_load_env(c, e) < 0)
+        return -1;
+    return config_derive(c, e);
+}
+
+void config_free(struct config *c)
+{
+    if (!c)
+        return;
+    for (const struct opt *o = opts; o->key; o++)
+        if (o->type == OPT_STR) {
+            char **slot = (char **)((char *)c + o->offset);
+            free(*slot);
+            *slot = NULL;
+        }
+    free(c->path);
+    c->path = NULL;
+}
+
+void config_write_example(FILE *f)
+{
+    fputs("# ssogate configuration. Every option, with its default.\n"
+          "# Each can also be set by the environment: SSOGATE_<SECTION>_<KEY>\n"
+          "# (upper case, dots and dashes as underscores), e.g. SSOGATE_SERVER_WORKERS=4.\n"
+          "# Short aliases: SSOGATE_LISTEN = [server] listen, SSOGATE_REDIS_URL = [redis] url.\n"
+          "# Lines longer than 199 characters are refused.\n", f);
+    const char *section = "";
+    for (const struct opt *o = opts; o->key; o++) {
+        if (strcmp(section, o->section)) {
+            section = o->section;
+            fprintf(f, "\n[%s]\n", section);
+        }
+        char env[128];
+        config_env_name(o->section, o->key, env, sizeof env);
+        fprintf(f, "\n# %s\n# env %s", o->doc, env);
+        if (o->type == OPT_INT)
+            fprintf(f, "; %ld..%ld", o->min, o->max);
+        fprintf(f, "\n%s = %s\n", o->key, o->def);
+    }
+}

@@ -1,0 +1,76 @@
+/* Configuration: one table of options (section, key, type, default, bounds,
+ * flags) read by the INI parser, the environment overrides, `--help`, the
+ * example config and the edge tests. Precedence: default < file < env. */
+#ifndef SSOGATE_UTIL_CONFIG_H
+#define SSOGATE_UTIL_CONFIG_H
+
+#include <stdio.h>
+
+#include "util/err.h"
+
+enum ratelimit_class {
+    RL_NONE = 0,
+    RL_LOGIN,    /* sign-in start: /login, POST / */
+    RL_ACS,      /* SAML assertion consumer */
+    RL_APIKEY,   /* failed API-key checks */
+    RL_CLASSES,
+};
+
+struct config {
+    /* [server] */
+    char *listen;             /* host:port */
+    char *base_url;           /* public scheme://host[:port] */
+    int workers;              /* 0 = number of cores */
+    int max_header_bytes;
+    int max_body_bytes;
+    int request_timeout_s;
+    int idle_timeout_s;
+    int connection_limit;
+    int shutdown_timeout_s;
+    char *trusted_proxies;    /* CIDR list */
+    char *allowed_redirect_hosts;
+    int dev_plain_http;       /* loopback development without TLS */
+    /* [redis] */
+    char *redis_url;
+    char *redis_password;
+    char *redis_sentinels;
+    char *redis_master_name;
+    char *redis_sentinel_password;
+    int redis_connect_timeout_ms;
+    int redis_command_timeout_ms;
+    int redis_reconnect_max_backoff_ms;
+    /* [log] */
+    char *log_level;
+    /* [ratelimit]: per client address, tokens per minute and burst */
+    int rl_per_minute[RL_CLASSES];
+    int rl_burst[RL_CLASSES];
+    int rl_max_clients;
+    /* [saml] */
+    char *sp_key;
+    char *sp_cert;
+    char *sp_next_key;
+    char *sp_next_cert;
+    int saml_request_ttl_s;
+    int saml_clock_skew_s;
+    int saml_max_response_bytes;
+    /* [session] */
+    char *session_keys;       /* file with "kid secret" lines */
+
+    /* derived */
+    char listen_host[256];
+    int listen_port;
+    int base_url_https;
+    char *path;               /* the file read, for messages */
+};
+
+/* Defaults, then the file (path may be NULL: defaults + env only), then the
+ * environment. On error returns -1 with e->msg naming file:line (or the env
+ * variable) and the reason. */
+int config_load(struct config *c, const char *path, struct err *e);
+void config_free(struct config *c);
+/* Write the documented example configuration (every option, its default). */
+void config_write_example(FILE *f);
+/* The environment variable that overrides [section] key. */
+void config_env_name(const char *section, const char *key, char *out, size_t n);
+
+#endif
