@@ -63,7 +63,7 @@ struct http_req {
     char peer[INET6_ADDRSTRLEN];
     char client[INET6_ADDRSTRLEN];
     int64_t start_ms;
-    int64_t start_wall_ms;
+    int64_t start_us;
     int calls;
     int replied;
     int status;
@@ -450,6 +450,19 @@ static void request_limits(struct http_req *r)
     }
 }
 
+int http_ratelimit_blocked(struct http_req *r, enum ratelimit_class c)
+{
+    struct ratelimit *rl = c > RL_NONE && c < RL_CLASSES ? r->srv->rl[c] : NULL;
+    return rl ? ratelimit_peek(rl, r->client, util_mono_ms()) : 0;
+}
+
+void http_ratelimit_spend(struct http_req *r, enum ratelimit_class c)
+{
+    struct ratelimit *rl = c > RL_NONE && c < RL_CLASSES ? r->srv->rl[c] : NULL;
+    if (rl)
+        ratelimit_take(rl, r->client, util_mono_ms());
+}
+
 static struct http_req *request_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
                                     const char *method)
 {
@@ -459,7 +472,7 @@ static struct http_req *request_new(struct http_server *srv, struct MHD_Connecti
     r->method = method;
     r->path = url;
     r->start_ms = util_mono_ms();
-    r->start_wall_ms = util_now_ms();
+    r->start_us = util_mono_us();
     buf_init(&r->body);
     const char *rid = http_header(r, "X-Request-Id");
     if (rid && request_id_ok(rid)) {
@@ -540,7 +553,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void request_log(struct http_req *r)
 {
-    double ms = (double)(util_mono_ms() - r->start_ms);
+    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     metrics_observe(r->srv->metrics, r->route, r->status, ms);
     if (r->code)
         metrics_count_code(r->srv->metrics, r->code);
