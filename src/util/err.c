@@ -28,6 +28,7 @@ static const struct err_def err_table[] = {
     {"unauthorized", 401, "Sign-in or an API key is required."},
     {"forbidden", 403, "You are not allowed to do this."},
     {"csrf_failed", 403, "The request did not carry a valid CSRF token."},
+    {"no_route", 403, "No route of the configuration covers this request."},
     {"conflict", 409, "The resource already exists or changed meanwhile."},
     {"internal_error", 500, "Something went wrong on our side."},
     {"store_unavailable", 503, "The session store is unreachable; try again shortly."},

@@ -203,3 +203,11 @@ int url_normalize_path(const char *target, char *out, size_t n, struct err *e)
     resolve_segments(out);
     return 0;
 }
+
+char *url_encode(const char *s)
+{
+    char *esc = curl_easy_escape(NULL, s, 0);
+    char *out = util_xstrdup(esc ? esc : "");
+    curl_free(esc);
+    return out;
+}

@@ -24,6 +24,9 @@ char *url_safe_redirect(const char *rd, const char *base_url, const char *allowe
  * characters, backslashes and bad escapes. Writes into out (n bytes). */
 int url_normalize_path(const char *target, char *out, size_t n, struct err *e);
 
+/* Percent-encode s for a query value (malloc'd), by libcurl. */
+char *url_encode(const char *s);
+
 /* Host part of base_url (lower case), e.g. "sso.example.com:8443". */
 int url_base_host(const char *base_url, char *out, size_t n);
 
