@@ -55,6 +55,16 @@ struct config {
     int saml_max_response_bytes;
     /* [session] */
     char *session_keys;       /* file with "kid secret" lines */
+    int session_max_length_s; /* absolute session lifetime; orgs may set less */
+    int session_idle_timeout_s; /* idle expiry; orgs may set less */
+    /* [dns] */
+    char *dns_resolvers;      /* "127.0.0.1:5353,[::1]:53"; "" = system */
+    int dns_timeout_ms;
+    int dns_recheck_interval_s;
+    int dns_recheck_grace;
+    /* [org] */
+    int org_audit_max_entries;
+    int org_invitation_ttl_s;
 
     /* derived */
     char listen_host[256];
