@@ -31,6 +31,7 @@ static const struct err_def err_table[] = {
     {"conflict", 409, "The resource already exists or changed meanwhile."},
     {"internal_error", 500, "Something went wrong on our side."},
     {"store_unavailable", 503, "The session store is unreachable; try again shortly."},
+    {"store_error", 500, "The session store refused an operation."},
     {"not_ready", 503, "The service is not ready."},
     /* configuration */
     {"config_invalid", 400, "The configuration is invalid."},
