@@ -16,6 +16,7 @@
 static struct {
     int max_session_s, idle_timeout_s, audit_max, invitation_ttl_s;
 } lim = {43200, 3600, 100000, 7 * 86400};
+static char base_url[256] = "http://127.0.0.1:8080";
 
 void org_configure(const struct config *cfg)
 {
@@ -23,7 +24,10 @@ void org_configure(const struct config *cfg)
     lim.idle_timeout_s = cfg->session_idle_timeout_s;
     lim.audit_max = cfg->org_audit_max_entries;
     lim.invitation_ttl_s = cfg->org_invitation_ttl_s;
+    snprintf(base_url, sizeof base_url, "%s", cfg->base_url);
 }
+
+const char *org_base_url(void) { return base_url; }
 
 int org_instance_max_session_s(void) { return lim.max_session_s; }
 int org_instance_idle_timeout_s(void) { return lim.idle_timeout_s; }
@@ -151,7 +155,7 @@ struct store_reply *org_script(const char *script, const char *org_id, const str
     argv[5] = a && a->operator ? "1" : "0";
     for (int i = 0; i < nargs; i++)
         argv[6 + i] = args[i] ? args[i] : "";
-    struct store_reply *r = store_eval(e, full, 1, nargs + 6, argv, NULL);
+    struct store_reply *r = store_eval(e, full, 1, nargs + 5, argv, NULL);
     free(argv);
     free(prefix);
     free(full);
@@ -227,7 +231,7 @@ static const char lua_cas[] =
 static int global_cas(const char *key, const char *expect, const char *value, struct err *e)
 {
     const char *argv[3] = {key, expect, value};
-    struct store_reply *r = store_eval(e, lua_cas, 1, 3, argv, NULL);
+    struct store_reply *r = store_eval(e, lua_cas, 1, 2, argv, NULL);
     if (!r)
         return -1;
     int ok = store_reply_type(r) == STORE_INTEGER && store_reply_int(r) == 1;

@@ -65,6 +65,7 @@ void org_configure(const struct config *cfg);
 int org_instance_max_session_s(void);
 int org_instance_idle_timeout_s(void);
 int org_invitation_ttl_s(void);
+const char *org_base_url(void);
 
 int org_slug_valid(const char *slug);
 /* Lower case, one '@', a plausible domain; out gets the normalized form. */
