@@ -17,6 +17,9 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"serve", cli_serve, "run the HTTP server (-c FILE)"},
     {"verify-response", cli_verify_response, "validate one SAML Response offline"},
+    {"org", cli_org, "create, list and show organizations"},
+    {"domain", cli_domain, "add, verify, remove, list and re-check verified domains"},
+    {"audit", cli_audit, "read an organization's audit log"},
     {"help", cmd_help, "this list"},
     {NULL, NULL, NULL},
 };

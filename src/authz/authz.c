@@ -129,20 +129,3 @@ void authz_decide(const struct authz_subject *s, const char *permission, struct 
     out->reason = granted_by;
     out->role = role;
 }
-
-static const char *const org_role_names[] = {"none", "viewer", "member", "admin", "owner"};
-
-const char *authz_org_role_name(enum org_role r)
-{
-    return (unsigned)r < 5 ? org_role_names[r] : "none";
-}
-
-int authz_org_role_parse(const char *name, enum org_role *out)
-{
-    for (int i = 1; i < 5; i++)
-        if (name && strcmp(name, org_role_names[i]) == 0) {
-            *out = (enum org_role)i;
-            return 0;
-        }
-    return -1;
-}

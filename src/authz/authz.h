@@ -7,13 +7,8 @@
 
 #include <stddef.h>
 
-enum org_role {
-    ORG_ROLE_NONE = 0,   /* outsider: not a member of the org */
-    ORG_ROLE_VIEWER,
-    ORG_ROLE_MEMBER,
-    ORG_ROLE_ADMIN,
-    ORG_ROLE_OWNER,
-};
+#include "org/org.h"   /* enum org_role */
+
 
 struct authz_subject {
     enum org_role org_role;
@@ -40,8 +35,6 @@ struct authz_result {
  * custom permission string a custom role may hold. */
 void authz_decide(const struct authz_subject *s, const char *permission, struct authz_result *out);
 
-const char *authz_org_role_name(enum org_role r);
-int authz_org_role_parse(const char *name, enum org_role *out);
 /* Whether name is a built-in workspace role. */
 int authz_builtin_role(const char *name);
 /* Whether a permission string is well-formed (bounded, [a-z0-9:_.-]). */

@@ -27,9 +27,9 @@ static struct session_limits limits;
 /* Who is asking: a session or an API key. */
 struct principal {
     int is_key;
-    char uid[ORG_ID_MAX];
+    char uid[65];
     char email[321];
-    char org_id[ORG_ID_MAX];   /* the session's or key's org */
+    char org_id[65];           /* the session's or key's org */
     char key_ws_id[ORG_ID_MAX];
     char scopes[512];
 };

@@ -43,6 +43,7 @@ static int check_url(const char *v, char *why, size_t n);
 static int check_redis_url(const char *v, char *why, size_t n);
 static int check_level(const char *v, char *why, size_t n);
 static int check_cookie_name(const char *v, char *why, size_t n);
+static int check_resolvers(const char *v, char *why, size_t n);
 
 #define F(field) offsetof(struct config, field)
 #define RLF(arr, i) (offsetof(struct config, arr) + (i) * sizeof(int))
@@ -152,6 +153,19 @@ static const struct opt opts[] = {
      "Identity header: effective workspace role."},
     {"gate", "header_org_role", OPT_STR, "X-Auth-Org-Role", 0, 0, OPT_RESTART, F(header_org_role), NULL,
      "Identity header: org role."},
+    {"dns", "resolvers", OPT_STR, "", 0, 0, OPT_RESTART, F(dns_resolvers), check_resolvers,
+     "Resolvers for domain verification, comma-separated ip:port ([ipv6]:port); empty = the system's."},
+    {"dns", "timeout_ms", OPT_INT, "3000", 100, 60000, OPT_RESTART, F(dns_timeout_ms), NULL,
+     "Time a TXT look-up may take, all tries included."},
+    {"dns", "recheck_interval_s", OPT_INT, "86400", 60, 2592000, OPT_RESTART, F(dns_recheck_interval_s), NULL,
+     "How often verified domains are looked up again."},
+    {"dns", "recheck_grace", OPT_INT, "3", 1, 100, OPT_RESTART, F(dns_recheck_grace), NULL,
+     "Re-checks in a row that may miss the record (the org is warned) before the domain is removed."},
+
+    {"org", "audit_max_entries", OPT_INT, "100000", 100, 100000000, OPT_RESTART, F(org_audit_max_entries), NULL,
+     "Audit records kept per organization (Redis stream, trimmed approximately)."},
+    {"org", "invitation_ttl_s", OPT_INT, "604800", 60, 7776000, OPT_RESTART, F(org_invitation_ttl_s), NULL,
+     "How long an invitation link stays valid."},
     {NULL, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -245,6 +259,25 @@ static int check_cookie_name(const char *v, char *why, size_t n)
             return -1;
         }
     return 0;
+}
+
+/* ip:port or [ipv6]:port, comma-separated (c-ares' servers CSV). */
+static int check_resolvers(const char *v, char *why, size_t n)
+{
+    char *copy = util_xstrdup(v);
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        char host[256];
+        int port;
+        if (check_host_port(t, host, sizeof host, &port) < 0 || port == 0) {
+            snprintf(why, n, "'%s' is not ip:port", t);
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
 }
 
 static int parse_bool(const char *v, int *out)

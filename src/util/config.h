@@ -85,6 +85,14 @@ struct config {
     /* [route.NAME] sections */
     struct config_route routes[CONFIG_MAX_ROUTES];
     int nroutes;
+    /* [dns] */
+    char *dns_resolvers;      /* "127.0.0.1:5353,[::1]:53"; "" = system */
+    int dns_timeout_ms;
+    int dns_recheck_interval_s;
+    int dns_recheck_grace;
+    /* [org] */
+    int org_audit_max_entries;
+    int org_invitation_ttl_s;
 
     /* derived */
     char listen_host[256];

@@ -78,14 +78,3 @@ Test(authz, matrix_row_by_row)
         cr_expect_str_eq(out.role, r->role, "row '%s': role %s", r->name, out.role);
     }
 }
-
-Test(authz, org_role_names_round_trip)
-{
-    enum org_role r;
-    for (int i = ORG_ROLE_VIEWER; i <= ORG_ROLE_OWNER; i++) {
-        cr_assert_eq(authz_org_role_parse(authz_org_role_name((enum org_role)i), &r), 0);
-        cr_assert_eq((int)r, i);
-    }
-    cr_assert_eq(authz_org_role_parse("superuser", &r), -1);
-    cr_assert_eq(authz_org_role_parse("none", &r), -1);
-}

@@ -1,0 +1,901 @@
+/* Organizations, members, workspaces and roles in Redis. Each change is one
+ * Lua script over the org's keys (hash tag {o:<id>}), which checks every rule
+ * before its first write (Redis does not roll back a script that fails
+ * half-way) and appends the audit record in the same step. Global claims
+ * (slug -> org) are taken before the script and undone when it refuses. */
+#include "org/org.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "org/apikey.h"
+#include "store/store.h"
+#include "util/util.h"
+
+static struct {
+    int max_session_s, idle_timeout_s, audit_max, invitation_ttl_s;
+} lim = {43200, 3600, 100000, 7 * 86400};
+static char base_url[256] = "http://127.0.0.1:8080";
+
+void org_configure(const struct config *cfg)
+{
+    lim.max_session_s = cfg->session_max_age_s;
+    lim.idle_timeout_s = cfg->session_idle_timeout_s;
+    lim.audit_max = cfg->org_audit_max_entries;
+    lim.invitation_ttl_s = cfg->org_invitation_ttl_s;
+    snprintf(base_url, sizeof base_url, "%s", cfg->base_url);
+}
+
+const char *org_base_url(void) { return base_url; }
+
+int org_instance_max_session_s(void) { return lim.max_session_s; }
+int org_instance_idle_timeout_s(void) { return lim.idle_timeout_s; }
+int org_invitation_ttl_s(void) { return lim.invitation_ttl_s; }
+
+static const char *const role_names[] = {"", "viewer", "member", "admin", "owner"};
+
+const char *org_role_name(enum org_role r)
+{
+    return r >= ORG_ROLE_NONE && r <= ORG_ROLE_OWNER ? role_names[r] : "";
+}
+
+int org_role_parse(const char *s, enum org_role *out)
+{
+    for (int i = ORG_ROLE_VIEWER; i <= ORG_ROLE_OWNER; i++)
+        if (s && strcmp(s, role_names[i]) == 0) {
+            *out = (enum org_role)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* [a-z0-9][a-z0-9-]{1,62} (DESIGN.md). */
+int org_slug_valid(const char *slug)
+{
+    size_t n = slug ? strlen(slug) : 0;
+    if (n < 2 || n > 63 || slug[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = slug[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int org_email_normalize(const char *in, char *out, size_t n, struct err *e)
+{
+    size_t len = in ? strlen(in) : 0;
+    const char *at = in ? strchr(in, '@') : NULL;
+    if (len == 0 || len >= n || len >= ORG_EMAIL_MAX || !at || at == in || strchr(at + 1, '@') ||
+        !strchr(at + 1, '.') || at[1] == '.' || in[len - 1] == '.')
+        return err_set(e, "invalid_email", NULL);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c <= ' ' || c >= 0x7f || strchr("\"(),:;<>[\\]", c))
+            return err_set(e, "invalid_email", NULL);
+        out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+void org_new_id(char prefix, char out[ORG_ID_MAX])
+{
+    unsigned char rnd[10];
+    util_random(rnd, sizeof rnd);
+    out[0] = prefix;
+    out[1] = '_';
+    util_hex_encode(rnd, sizeof rnd, out + 2);
+}
+
+void org_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* ---- scripts ------------------------------------------------------------ */
+
+/* KEYS[1] is the org's key prefix "sg:{o:<id>}:"; every key a script touches
+ * starts with it, so all of them hash to one slot. */
+const char org_lua_prelude[] =
+    "local P = KEYS[1]\n"
+    "local NOW, AMAX, ALABEL, AUID, AOP = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'\n"
+    "local RANK = {viewer = 1, member = 2, admin = 3, owner = 4}\n"
+    "local function k(s) return P .. s end\n"
+    "local function audit(action, target, outcome, code, before, after, detail)\n"
+    "  redis.call('XADD', k('audit'), 'MAXLEN', '~', AMAX, '*', 'time', NOW, 'actor', ALABEL,\n"
+    "    'action', action, 'target', target or '', 'outcome', outcome, 'code', code or '',\n"
+    "    'before', before or '', 'after', after or '', 'detail', detail or '')\n"
+    "end\n"
+    "local function actor_rank()\n"
+    "  if AOP then return 5 end\n"
+    "  local r = redis.call('HGET', k('members'), AUID)\n"
+    "  return r and RANK[r] or 0\n"
+    "end\n"
+    "local function fail(action, target, code, msg)\n"
+    "  if redis.call('EXISTS', k('org')) == 1 then audit(action, target, 'refused', code) end\n"
+    "  return {'err', code, msg}\n"
+    "end\n"
+    "local function owners()\n"
+    "  local n = 0\n"
+    "  for _, v in ipairs(redis.call('HVALS', k('members'))) do if v == 'owner' then n = n + 1 end end\n"
+    "  return n\n"
+    "end\n"
+    "local function need_org(action, target)\n"
+    "  if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "  if actor_rank() < 3 then return fail(action, target, 'admin_required', 'Only an owner or admin may do this.') end\n"
+    "  return nil\n"
+    "end\n";
+
+static char *org_prefix(const char *org_id)
+{
+    return util_xasprintf("sg:{o:%s}:", org_id);
+}
+
+struct store_reply *org_script(const char *script, const char *org_id, const struct org_actor *a, int nargs,
+                               const char **args, struct err *e)
+{
+    char *full = util_xasprintf("%s%s", org_lua_prelude, script);
+    char *prefix = org_prefix(org_id);
+    char now[32], amax[16];
+    snprintf(now, sizeof now, "%lld", (long long)util_now_ms());
+    snprintf(amax, sizeof amax, "%d", lim.audit_max);
+    const char **argv = util_xcalloc((size_t)nargs + 6, sizeof *argv);
+    argv[0] = prefix;
+    argv[1] = now;
+    argv[2] = amax;
+    argv[3] = a && a->label ? a->label : "system";
+    argv[4] = a && a->uid ? a->uid : "";
+    argv[5] = a && a->operator ? "1" : "0";
+    for (int i = 0; i < nargs; i++)
+        argv[6 + i] = args[i] ? args[i] : "";
+    struct store_reply *r = store_eval(e, full, 1, nargs + 5, argv, NULL);
+    free(argv);
+    free(prefix);
+    free(full);
+    if (!r)
+        return NULL;
+    if (store_reply_type(r) == STORE_ARRAY && store_reply_len(r) >= 1) {
+        const char *tag = store_reply_str(store_reply_elem(r, 0), NULL);
+        if (tag && strcmp(tag, "ok") == 0)
+            return r;
+        if (tag && strcmp(tag, "err") == 0 && store_reply_len(r) >= 3) {
+            const char *code = store_reply_str(store_reply_elem(r, 1), NULL);
+            const char *msg = store_reply_str(store_reply_elem(r, 2), NULL);
+            if (err_status(code) < 0)
+                err_set(e, "internal_error", "script refused with unknown code");
+            else
+                err_set(e, code, "%s", msg ? msg : "");
+            store_reply_free(r);
+            return NULL;
+        }
+    }
+    err_set(e, "internal_error", "directory script failed: %s",
+            store_reply_type(r) == STORE_ERROR ? store_reply_str(r, NULL) : "unexpected reply");
+    store_reply_free(r);
+    return NULL;
+}
+
+/* Run a script whose only interesting answer is ok/err. */
+static int org_script_simple(const char *script, const char *org_id, const struct org_actor *a, int nargs,
+                             const char **args, struct err *e)
+{
+    struct store_reply *r = org_script(script, org_id, a, nargs, args, e);
+    store_reply_free(r);
+    return r ? 0 : -1;
+}
+
+/* Copy the second element of an {"ok", value} reply. */
+static void reply_copy(const struct store_reply *r, size_t i, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (store_reply_len(r) > i) {
+        const char *s = store_reply_str(store_reply_elem(r, i), NULL);
+        if (s)
+            snprintf(out, n, "%s", s);
+    }
+}
+
+/* ---- organizations ------------------------------------------------------ */
+
+static const char lua_org_create[] =
+    "if redis.call('EXISTS', k('org')) == 1 then return {'err', 'org_exists', 'The organization exists.'} end\n"
+    "local id, slug, name, email, uid, kp, kh = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]\n"
+    "redis.call('HSET', k('org'), 'id', id, 'slug', slug, 'name', name, 'created', NOW,\n"
+    "  'max_session_s', 0, 'idle_timeout_s', 0, 'capture', 0, 'default_role', 'member', 'require_sso', 0)\n"
+    "redis.call('HSET', k('members'), uid, 'owner')\n"
+    "redis.call('HSET', k('user:' .. uid), 'id', uid, 'email', email, 'kind', 'human', 'name', '', 'link', '',\n"
+    "  'created', NOW)\n"
+    "redis.call('HSET', k('email'), email, uid)\n"
+    "redis.call('HSET', k('key:' .. kp), 'prefix', kp, 'hash', kh, 'kind', 'org', 'ws', '', 'principal', uid,\n"
+    "  'scopes', 'org:admin', 'name', 'owner bootstrap key', 'created', NOW, 'expires', 0, 'last_used', 0,\n"
+    "  'revoked', 0)\n"
+    "redis.call('SADD', k('keys'), kp)\n"
+    "audit('org.create', slug, 'ok', '', '', 'owner=' .. email)\n"
+    "return {'ok', uid}\n";
+
+/* A slug (or key prefix) claim whose org no longer exists is dangling (a
+ * create that died half-way): readers ignore it, writers take it over. */
+static const char lua_cas[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end\n"
+    "  return 1 end\n"
+    "return 0\n";
+
+static int global_cas(const char *key, const char *expect, const char *value, struct err *e)
+{
+    const char *argv[3] = {key, expect, value};
+    struct store_reply *r = store_eval(e, lua_cas, 1, 2, argv, NULL);
+    if (!r)
+        return -1;
+    int ok = store_reply_type(r) == STORE_INTEGER && store_reply_int(r) == 1;
+    store_reply_free(r);
+    return ok ? 1 : 0;
+}
+
+static int org_exists(const char *org_id, struct err *e)
+{
+    char *key = util_xasprintf("sg:{o:%s}:org", org_id);
+    struct store_reply *r = store_cmdl(e, "EXISTS", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int x = store_reply_type(r) == STORE_INTEGER && store_reply_int(r) == 1;
+    store_reply_free(r);
+    return x;
+}
+
+/* Claim a global name -> org id key, taking over a dangling one. 1 claimed,
+ * 0 held by a live org, -1 store error. */
+int org_global_claim(const char *key, const char *org_id, org_claim_live_fn live_fn, struct err *e)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct store_reply *r = store_cmdl(e, "SET", key, org_id, "NX", NULL);
+        if (!r)
+            return -1;
+        int set = store_reply_type(r) == STORE_STATUS;
+        store_reply_free(r);
+        if (set)
+            return 1;
+        r = store_cmdl(e, "GET", key, NULL);
+        if (!r)
+            return -1;
+        char cur[ORG_ID_MAX] = "";
+        if (store_reply_type(r) == STORE_STRING)
+            snprintf(cur, sizeof cur, "%s", store_reply_str(r, NULL));
+        store_reply_free(r);
+        if (!cur[0])
+            continue;
+        if (strcmp(cur, org_id) == 0)
+            return 1;
+        int live = live_fn ? live_fn(cur, key, e) : org_exists(cur, e);
+        if (live != 0)
+            return live < 0 ? -1 : 0;
+        int cas = global_cas(key, cur, org_id, e);
+        if (cas != 0)
+            return cas;
+    }
+    return 0;
+}
+
+void org_global_release(const char *key, const char *org_id)
+{
+    struct err e;
+    err_clear(&e);
+    global_cas(key, org_id, "", &e);
+}
+
+int org_create(const struct org_actor *a, const char *slug, const char *name, const char *owner_email,
+               struct org_info *out, char **owner_key, struct err *e)
+{
+    char email[ORG_EMAIL_MAX], id[ORG_ID_MAX], uid[ORG_ID_MAX];
+    *owner_key = NULL;
+    if (!org_slug_valid(slug))
+        return err_set(e, "invalid_slug", NULL);
+    if (org_email_normalize(owner_email, email, sizeof email, e) < 0)
+        return -1;
+    if (name && strlen(name) >= ORG_NAME_MAX)
+        return err_set(e, "bad_request", "The name is longer than %d bytes.", ORG_NAME_MAX - 1);
+    org_new_id('o', id);
+    org_new_id('u', uid);
+    struct apikey_new key;
+    apikey_generate(&key);
+    char *slug_key = util_xasprintf("sg:slug:%s", slug);
+    char *key_key = util_xasprintf("sg:apikey:%s", key.prefix);
+    int rc = -1, have_slug = 0, have_key = 0;
+    int c = org_global_claim(slug_key, id, NULL, e);
+    if (c <= 0) {
+        if (c == 0)
+            err_set(e, "org_exists", "An organization with the slug '%s' already exists.", slug);
+        goto done;
+    }
+    have_slug = 1;
+    if ((c = org_global_claim(key_key, id, NULL, e)) <= 0) {
+        if (c == 0)
+            err_set(e, "conflict", "API key prefix collision; try again.");
+        goto done;
+    }
+    have_key = 1;
+    const char *args[] = {id, slug, name && *name ? name : slug, email, uid, key.prefix, key.hash};
+    if (org_script_simple(lua_org_create, id, a, 7, args, e) < 0)
+        goto done;
+    *owner_key = key.full;
+    key.full = NULL;
+    rc = 0;
+    if (out && org_lookup(id, out, e) < 0)
+        rc = -1;
+done:
+    if (rc < 0 && !*owner_key) {
+        if (have_key)
+            org_global_release(key_key, id);
+        if (have_slug)
+            org_global_release(slug_key, id);
+    }
+    apikey_new_clear(&key);
+    free(key_key);
+    free(slug_key);
+    return rc;
+}
+
+/* Value of field name in a flat HGETALL reply. */
+const char *org_reply_field(const struct store_reply *r, const char *name)
+{
+    if (!r || store_reply_type(r) != STORE_ARRAY)
+        return NULL;
+    size_t n = store_reply_len(r);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const char *f = store_reply_str(store_reply_elem(r, i), NULL);
+        if (f && strcmp(f, name) == 0)
+            return store_reply_str(store_reply_elem(r, i + 1), NULL);
+    }
+    return NULL;
+}
+
+static int field_int(const struct store_reply *r, const char *name)
+{
+    const char *v = org_reply_field(r, name);
+    return v ? atoi(v) : 0;
+}
+
+/* Resolve a slug to an id through the global claim; 0 when absent. */
+static int slug_to_id(const char *slug, char id[ORG_ID_MAX], struct err *e)
+{
+    char *key = util_xasprintf("sg:slug:%s", slug);
+    struct store_reply *r = store_cmdl(e, "GET", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int found = store_reply_type(r) == STORE_STRING;
+    if (found)
+        snprintf(id, ORG_ID_MAX, "%s", store_reply_str(r, NULL));
+    store_reply_free(r);
+    return found;
+}
+
+int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e)
+{
+    char id[ORG_ID_MAX];
+    if (!slug_or_id || !*slug_or_id || strlen(slug_or_id) >= ORG_ID_MAX)
+        return err_set(e, "org_not_found", NULL);
+    if (strncmp(slug_or_id, "o_", 2) == 0) {
+        snprintf(id, sizeof id, "%s", slug_or_id);
+    } else {
+        if (!org_slug_valid(slug_or_id))
+            return err_set(e, "org_not_found", NULL);
+        int f = slug_to_id(slug_or_id, id, e);
+        if (f <= 0)
+            return f < 0 ? -1 : err_set(e, "org_not_found", "No organization '%s'.", slug_or_id);
+    }
+    char *key = util_xasprintf("sg:{o:%s}:org", id);
+    struct store_reply *r = store_cmdl(e, "HGETALL", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int rc = -1;
+    const char *slug = org_reply_field(r, "slug");
+    /* a dangling slug claim, or an id that names no org */
+    if (!slug || (strncmp(slug_or_id, "o_", 2) != 0 && strcmp(slug, slug_or_id) != 0)) {
+        err_set(e, "org_not_found", "No organization '%s'.", slug_or_id);
+        goto done;
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->slug, sizeof out->slug, "%s", slug);
+    snprintf(out->name, sizeof out->name, "%s", org_reply_field(r, "name") ? org_reply_field(r, "name") : "");
+    const char *created = org_reply_field(r, "created");
+    out->created_ms = created ? atoll(created) : 0;
+    out->settings.max_session_s = field_int(r, "max_session_s");
+    out->settings.idle_timeout_s = field_int(r, "idle_timeout_s");
+    out->settings.domain_capture = field_int(r, "capture");
+    out->settings.require_sso = field_int(r, "require_sso");
+    if (org_role_parse(org_reply_field(r, "default_role"), &out->settings.default_role) < 0)
+        out->settings.default_role = ORG_ROLE_MEMBER;
+    rc = 0;
+done:
+    store_reply_free(r);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int org_list(char ***slugs, size_t *n, struct err *e)
+{
+    size_t cap = 16, len = 0;
+    char **v = util_xcalloc(cap, sizeof *v);
+    char cursor[32] = "0";
+    do {
+        struct store_reply *r = store_cmdl(e, "SCAN", cursor, "MATCH", "sg:slug:*", "COUNT", "1000", NULL);
+        if (!r || store_reply_type(r) != STORE_ARRAY || store_reply_len(r) != 2) {
+            store_reply_free(r);
+            org_strv_free(v);
+            return r ? err_set(e, "internal_error", "unexpected SCAN reply") : -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", store_reply_str(store_reply_elem(r, 0), NULL));
+        const struct store_reply *keys = store_reply_elem(r, 1);
+        for (size_t i = 0; i < store_reply_len(keys); i++) {
+            const char *k = store_reply_str(store_reply_elem(keys, i), NULL);
+            struct org_info info;
+            struct err ignore;
+            if (org_lookup(k + 8, &info, &ignore) < 0)
+                continue; /* dangling claim */
+            if (len + 2 > cap)
+                v = util_xrealloc(v, (cap *= 2) * sizeof *v);
+            v[len++] = util_xstrdup(info.slug);
+        }
+        store_reply_free(r);
+    } while (strcmp(cursor, "0") != 0);
+    v[len] = NULL;
+    qsort(v, len, sizeof *v, cmp_str);
+    *slugs = v;
+    *n = len;
+    return 0;
+}
+
+static const char lua_settings[] =
+    "local deny = need_org('org.settings', '') if deny then return deny end\n"
+    "local before = table.concat(redis.call('HMGET', k('org'), 'max_session_s', 'idle_timeout_s', 'capture',\n"
+    "  'default_role', 'require_sso'), ',')\n"
+    "redis.call('HSET', k('org'), 'max_session_s', ARGV[6], 'idle_timeout_s', ARGV[7], 'capture', ARGV[8],\n"
+    "  'default_role', ARGV[9], 'require_sso', ARGV[10])\n"
+    "audit('org.settings', '', 'ok', '', before, table.concat({ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}, ','))\n"
+    "return {'ok'}\n";
+
+int org_settings_update(const struct org_actor *a, const char *org_id, const struct org_settings *s,
+                        struct err *e)
+{
+    if (s->max_session_s < 0 || s->max_session_s > lim.max_session_s)
+        return err_set(e, "invalid_setting", "max_session_s must be between 0 and %d (the instance's).",
+                       lim.max_session_s);
+    if (s->idle_timeout_s < 0 || s->idle_timeout_s > lim.idle_timeout_s)
+        return err_set(e, "invalid_setting", "idle_timeout_s must be between 0 and %d (the instance's).",
+                       lim.idle_timeout_s);
+    /* Just-in-time provisioning never makes owners (only owners make owners). */
+    if (s->default_role < ORG_ROLE_VIEWER || s->default_role > ORG_ROLE_ADMIN)
+        return err_set(e, "invalid_setting", "default_role must be viewer, member or admin.");
+    char ms[16], it[16];
+    snprintf(ms, sizeof ms, "%d", s->max_session_s);
+    snprintf(it, sizeof it, "%d", s->idle_timeout_s);
+    const char *args[] = {ms, it, s->domain_capture ? "1" : "0", org_role_name(s->default_role),
+                          s->require_sso ? "1" : "0"};
+    return org_script_simple(lua_settings, org_id, a, 5, args, e);
+}
+
+/* ---- members ------------------------------------------------------------ */
+
+/* Role rules, in one place: admins manage members up to admin; owners are
+ * made, demoted and removed by owners only; the last owner stays. */
+static const char lua_member_add[] =
+    "local email, role, uid, kind, name = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
+    "local deny = need_org('member.add', email ~= '' and email or name) if deny then return deny end\n"
+    "if role == 'owner' and actor_rank() < 4 then\n"
+    "  return fail('member.add', email, 'owner_required', 'Only an owner may make owners.') end\n"
+    "if email ~= '' then\n"
+    "  local cur = redis.call('HGET', k('email'), email)\n"
+    "  if cur then\n"
+    "    if redis.call('HEXISTS', k('members'), cur) == 1 then\n"
+    "      return fail('member.add', email, 'member_exists', 'This person is already a member.') end\n"
+    "    uid = cur\n" /* an outsider becomes a member and keeps their id */
+    "    redis.call('SREM', k('outsiders'), uid)\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('EXISTS', k('user:' .. uid)) == 0 then\n"
+    "  redis.call('HSET', k('user:' .. uid), 'id', uid, 'email', email, 'kind', kind, 'name', name, 'link', '',\n"
+    "    'created', NOW)\n"
+    "  if email ~= '' then redis.call('HSET', k('email'), email, uid) end\n"
+    "end\n"
+    "redis.call('HSET', k('members'), uid, role)\n"
+    "audit('member.add', uid, 'ok', '', '', role)\n"
+    "return {'ok', uid}\n";
+
+static int member_add(const struct org_actor *a, const char *org_id, const char *email, const char *kind,
+                      const char *name, enum org_role role, char uid[ORG_ID_MAX], struct err *e)
+{
+    if (role == ORG_ROLE_NONE)
+        return err_set(e, "invalid_role", NULL);
+    char newid[ORG_ID_MAX];
+    org_new_id('u', newid);
+    const char *args[] = {email, org_role_name(role), newid, kind, name};
+    struct store_reply *r = org_script(lua_member_add, org_id, a, 5, args, e);
+    if (!r)
+        return -1;
+    reply_copy(r, 1, uid, ORG_ID_MAX);
+    store_reply_free(r);
+    return 0;
+}
+
+int org_member_add(const struct org_actor *a, const char *org_id, const char *email, enum org_role role,
+                   char uid[ORG_ID_MAX], struct err *e)
+{
+    char norm[ORG_EMAIL_MAX];
+    if (org_email_normalize(email, norm, sizeof norm, e) < 0)
+        return -1;
+    return member_add(a, org_id, norm, "human", "", role, uid, e);
+}
+
+int org_service_account_add(const struct org_actor *a, const char *org_id, const char *name,
+                            enum org_role role, char uid[ORG_ID_MAX], struct err *e)
+{
+    if (!org_slug_valid(name))
+        return err_set(e, "invalid_slug", "Service account names follow the slug rules.");
+    if (role == ORG_ROLE_OWNER)
+        return err_set(e, "invalid_role", "A service account cannot be an owner.");
+    return member_add(a, org_id, "", "service", name, role, uid, e);
+}
+
+static const char lua_member_role[] =
+    "local uid, role = ARGV[6], ARGV[7]\n"
+    "local deny = need_org('member.role', uid) if deny then return deny end\n"
+    "local cur = redis.call('HGET', k('members'), uid)\n"
+    "if not cur then return fail('member.role', uid, 'member_not_found', 'No such member.') end\n"
+    "if (cur == 'owner' or role == 'owner') and actor_rank() < 4 then\n"
+    "  return fail('member.role', uid, 'owner_required', 'Only an owner may make, demote or remove owners.') end\n"
+    "if role == 'owner' and redis.call('HGET', k('user:' .. uid), 'kind') == 'service' then\n"
+    "  return fail('member.role', uid, 'invalid_role', 'A service account cannot be an owner.') end\n"
+    "if cur == 'owner' and role ~= 'owner' and owners() < 2 then\n"
+    "  return fail('member.role', uid, 'last_owner', 'An organization must keep at least one owner.') end\n"
+    "redis.call('HSET', k('members'), uid, role)\n"
+    "audit('member.role', uid, 'ok', '', cur, role)\n"
+    "return {'ok'}\n";
+
+int org_member_set_role(const struct org_actor *a, const char *org_id, const char *uid, enum org_role role,
+                        struct err *e)
+{
+    if (role == ORG_ROLE_NONE)
+        return err_set(e, "invalid_role", NULL);
+    const char *args[] = {uid, org_role_name(role)};
+    return org_script_simple(lua_member_role, org_id, a, 2, args, e);
+}
+
+/* Removing a member drops their workspace grants, identity links and keys
+ * whose principal they are, in the same step. */
+static const char lua_member_remove[] =
+    "local uid = ARGV[6]\n"
+    "local deny = need_org('member.remove', uid) if deny then return deny end\n"
+    "local cur = redis.call('HGET', k('members'), uid)\n"
+    "if not cur then return fail('member.remove', uid, 'member_not_found', 'No such member.') end\n"
+    "if cur == 'owner' and actor_rank() < 4 then\n"
+    "  return fail('member.remove', uid, 'owner_required', 'Only an owner may remove owners.') end\n"
+    "if cur == 'owner' and owners() < 2 then\n"
+    "  return fail('member.remove', uid, 'last_owner', 'An organization must keep at least one owner.') end\n"
+    "for _, ws in ipairs(redis.call('SMEMBERS', k('user:' .. uid .. ':ws'))) do\n"
+    "  redis.call('HDEL', k('ws:' .. ws .. ':members'), uid) end\n"
+    "local u = redis.call('HMGET', k('user:' .. uid), 'email', 'link')\n"
+    "if u[1] and u[1] ~= '' then redis.call('HDEL', k('email'), u[1]) end\n"
+    "if u[2] and u[2] ~= '' then redis.call('HDEL', k('idp'), u[2]) end\n"
+    "local revoked = {}\n"
+    "for _, kp in ipairs(redis.call('SMEMBERS', k('keys'))) do\n"
+    "  if redis.call('HGET', k('key:' .. kp), 'principal') == uid then\n"
+    "    redis.call('HSET', k('key:' .. kp), 'revoked', NOW) table.insert(revoked, kp) end end\n"
+    "redis.call('DEL', k('user:' .. uid), k('user:' .. uid .. ':ws'))\n"
+    "redis.call('HDEL', k('members'), uid)\n"
+    "redis.call('SREM', k('outsiders'), uid)\n"
+    "audit('member.remove', uid, 'ok', '', cur .. ' ' .. (u[1] or ''), '')\n"
+    "return {'ok', table.concat(revoked, ' ')}\n";
+
+int org_member_remove(const struct org_actor *a, const char *org_id, const char *uid, struct err *e)
+{
+    const char *args[] = {uid};
+    return org_script_simple(lua_member_remove, org_id, a, 1, args, e);
+}
+
+int org_member_get(const char *org_id, const char *uid, struct org_member *out, struct err *e)
+{
+    char *ukey = util_xasprintf("sg:{o:%s}:user:%s", org_id, uid);
+    char *mkey = util_xasprintf("sg:{o:%s}:members", org_id);
+    struct store_reply *u = store_cmdl(e, "HGETALL", ukey, NULL);
+    struct store_reply *m = u ? store_cmdl(e, "HGET", mkey, uid, NULL) : NULL;
+    int rc = -1;
+    if (!u || !m)
+        goto done;
+    if (!org_reply_field(u, "id")) {
+        err_set(e, "member_not_found", NULL);
+        goto done;
+    }
+    memset(out, 0, sizeof *out);
+    snprintf(out->uid, sizeof out->uid, "%s", uid);
+    snprintf(out->email, sizeof out->email, "%s", org_reply_field(u, "email") ? org_reply_field(u, "email") : "");
+    snprintf(out->kind, sizeof out->kind, "%s", org_reply_field(u, "kind") ? org_reply_field(u, "kind") : "");
+    snprintf(out->name, sizeof out->name, "%s", org_reply_field(u, "name") ? org_reply_field(u, "name") : "");
+    out->role = ORG_ROLE_NONE;
+    if (store_reply_type(m) == STORE_STRING)
+        org_role_parse(store_reply_str(m, NULL), &out->role);
+    rc = 0;
+done:
+    store_reply_free(m);
+    store_reply_free(u);
+    free(mkey);
+    free(ukey);
+    return rc;
+}
+
+int org_member_by_email(const char *org_id, const char *email, char uid[ORG_ID_MAX], struct err *e)
+{
+    char norm[ORG_EMAIL_MAX];
+    if (org_email_normalize(email, norm, sizeof norm, e) < 0)
+        return -1;
+    char *key = util_xasprintf("sg:{o:%s}:email", org_id);
+    struct store_reply *r = store_cmdl(e, "HGET", key, norm, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int found = store_reply_type(r) == STORE_STRING;
+    if (found)
+        snprintf(uid, ORG_ID_MAX, "%s", store_reply_str(r, NULL));
+    store_reply_free(r);
+    return found ? 0 : err_set(e, "member_not_found", NULL);
+}
+
+/* ---- workspaces --------------------------------------------------------- */
+
+static const char lua_ws_create[] =
+    "local slug, name, id = ARGV[6], ARGV[7], ARGV[8]\n"
+    "local deny = need_org('workspace.create', slug) if deny then return deny end\n"
+    "if redis.call('HEXISTS', k('ws'), slug) == 1 then\n"
+    "  return fail('workspace.create', slug, 'workspace_exists', 'A workspace with this slug exists.') end\n"
+    "redis.call('HSET', k('ws'), slug, id)\n"
+    "redis.call('HSET', k('ws:' .. id), 'id', id, 'slug', slug, 'name', name, 'default_role', '', 'created', NOW)\n"
+    "audit('workspace.create', slug, 'ok', '', '', id)\n"
+    "return {'ok', id}\n";
+
+int org_ws_create(const struct org_actor *a, const char *org_id, const char *slug, const char *name,
+                  char ws_id[ORG_ID_MAX], struct err *e)
+{
+    if (!org_slug_valid(slug))
+        return err_set(e, "invalid_slug", NULL);
+    if (name && strlen(name) >= ORG_NAME_MAX)
+        return err_set(e, "bad_request", "The name is too long.");
+    char id[ORG_ID_MAX];
+    org_new_id('w', id);
+    const char *args[] = {slug, name && *name ? name : slug, id};
+    struct store_reply *r = org_script(lua_ws_create, org_id, a, 3, args, e);
+    if (!r)
+        return -1;
+    reply_copy(r, 1, ws_id, ORG_ID_MAX);
+    store_reply_free(r);
+    return 0;
+}
+
+int org_ws_lookup(const char *org_id, const char *slug, char ws_id[ORG_ID_MAX], struct err *e)
+{
+    char *key = util_xasprintf("sg:{o:%s}:ws", org_id);
+    struct store_reply *r = store_cmdl(e, "HGET", key, slug, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int found = store_reply_type(r) == STORE_STRING;
+    if (found)
+        snprintf(ws_id, ORG_ID_MAX, "%s", store_reply_str(r, NULL));
+    store_reply_free(r);
+    return found ? 0 : err_set(e, "workspace_not_found", NULL);
+}
+
+static const char lua_ws_delete[] =
+    "local id = ARGV[6]\n"
+    "local deny = need_org('workspace.delete', id) if deny then return deny end\n"
+    "local slug = redis.call('HGET', k('ws:' .. id), 'slug')\n"
+    "if not slug then return fail('workspace.delete', id, 'workspace_not_found', 'No such workspace.') end\n"
+    "for _, uid in ipairs(redis.call('HKEYS', k('ws:' .. id .. ':members'))) do\n"
+    "  redis.call('SREM', k('user:' .. uid .. ':ws'), id) end\n"
+    "redis.call('DEL', k('ws:' .. id), k('ws:' .. id .. ':members'), k('ws:' .. id .. ':ent'))\n"
+    "redis.call('HDEL', k('ws'), slug)\n"
+    "audit('workspace.delete', slug, 'ok', '', id, '')\n"
+    "return {'ok'}\n";
+
+int org_ws_delete(const struct org_actor *a, const char *org_id, const char *ws_id, struct err *e)
+{
+    const char *args[] = {ws_id};
+    return org_script_simple(lua_ws_delete, org_id, a, 1, args, e);
+}
+
+/* A workspace role is a built-in one or a custom role of this org. */
+#define LUA_ROLE_OK                                                                                \
+    "local function ws_role_ok(r)\n"                                                               \
+    "  return r == 'admin' or r == 'editor' or r == 'viewer' or redis.call('HEXISTS', k('roles'), r) == 1\n" \
+    "end\n"
+
+static const char lua_ws_default[] = LUA_ROLE_OK
+    "local id, role = ARGV[6], ARGV[7]\n"
+    "local deny = need_org('workspace.default_role', id) if deny then return deny end\n"
+    "local cur = redis.call('HGET', k('ws:' .. id), 'default_role')\n"
+    "if not cur then return fail('workspace.default_role', id, 'workspace_not_found', 'No such workspace.') end\n"
+    "if role ~= '' and not ws_role_ok(role) then\n"
+    "  return fail('workspace.default_role', id, 'invalid_role', 'Unknown workspace role.') end\n"
+    "redis.call('HSET', k('ws:' .. id), 'default_role', role)\n"
+    "audit('workspace.default_role', id, 'ok', '', cur, role)\n"
+    "return {'ok'}\n";
+
+int org_ws_set_default_role(const struct org_actor *a, const char *org_id, const char *ws_id,
+                            const char *role, struct err *e)
+{
+    const char *args[] = {ws_id, role ? role : ""};
+    return org_script_simple(lua_ws_default, org_id, a, 2, args, e);
+}
+
+static const char lua_ws_member_set[] = LUA_ROLE_OK
+    "local id, uid, role = ARGV[6], ARGV[7], ARGV[8]\n"
+    "local deny = need_org('workspace.grant', uid) if deny then return deny end\n"
+    "if redis.call('EXISTS', k('ws:' .. id)) == 0 then\n"
+    "  return fail('workspace.grant', uid, 'workspace_not_found', 'No such workspace.') end\n"
+    "if redis.call('EXISTS', k('user:' .. uid)) == 0 then\n"
+    "  return fail('workspace.grant', uid, 'member_not_found', 'No such person in this organization.') end\n"
+    "if not ws_role_ok(role) then return fail('workspace.grant', uid, 'invalid_role', 'Unknown workspace role.') end\n"
+    "local cur = redis.call('HGET', k('ws:' .. id .. ':members'), uid)\n"
+    "redis.call('HSET', k('ws:' .. id .. ':members'), uid, role)\n"
+    "redis.call('SADD', k('user:' .. uid .. ':ws'), id)\n"
+    "if redis.call('HEXISTS', k('members'), uid) == 0 then redis.call('SADD', k('outsiders'), uid) end\n"
+    "audit('workspace.grant', uid, 'ok', '', cur or '', id .. '=' .. role)\n"
+    "return {'ok'}\n";
+
+int org_ws_member_set(const struct org_actor *a, const char *org_id, const char *ws_id, const char *uid,
+                      const char *role, struct err *e)
+{
+    if (!role || !*role)
+        return err_set(e, "invalid_role", NULL);
+    const char *args[] = {ws_id, uid, role};
+    return org_script_simple(lua_ws_member_set, org_id, a, 3, args, e);
+}
+
+/* An outsider whose last grant goes is removed from the org entirely. */
+static const char lua_ws_member_remove[] =
+    "local id, uid = ARGV[6], ARGV[7]\n"
+    "local deny = need_org('workspace.revoke', uid) if deny then return deny end\n"
+    "local cur = redis.call('HGET', k('ws:' .. id .. ':members'), uid)\n"
+    "if not cur then return fail('workspace.revoke', uid, 'member_not_found', 'No such workspace member.') end\n"
+    "redis.call('HDEL', k('ws:' .. id .. ':members'), uid)\n"
+    "redis.call('SREM', k('user:' .. uid .. ':ws'), id)\n"
+    "if redis.call('HEXISTS', k('members'), uid) == 0 and redis.call('SCARD', k('user:' .. uid .. ':ws')) == 0 then\n"
+    "  local u = redis.call('HMGET', k('user:' .. uid), 'email', 'link')\n"
+    "  if u[1] and u[1] ~= '' then redis.call('HDEL', k('email'), u[1]) end\n"
+    "  if u[2] and u[2] ~= '' then redis.call('HDEL', k('idp'), u[2]) end\n"
+    "  redis.call('DEL', k('user:' .. uid))\n"
+    "  redis.call('SREM', k('outsiders'), uid)\n"
+    "end\n"
+    "audit('workspace.revoke', uid, 'ok', '', id .. '=' .. cur, '')\n"
+    "return {'ok'}\n";
+
+int org_ws_member_remove(const struct org_actor *a, const char *org_id, const char *ws_id,
+                         const char *uid, struct err *e)
+{
+    const char *args[] = {ws_id, uid};
+    return org_script_simple(lua_ws_member_remove, org_id, a, 2, args, e);
+}
+
+static const char lua_ws_ent[] =
+    "local id, perm, on = ARGV[6], ARGV[7], ARGV[8]\n"
+    "local deny = need_org('workspace.entitlement', id) if deny then return deny end\n"
+    "if redis.call('EXISTS', k('ws:' .. id)) == 0 then\n"
+    "  return fail('workspace.entitlement', id, 'workspace_not_found', 'No such workspace.') end\n"
+    "if on == '1' then redis.call('SADD', k('ws:' .. id .. ':ent'), perm)\n"
+    "else redis.call('SREM', k('ws:' .. id .. ':ent'), perm) end\n"
+    "audit('workspace.entitlement', id, 'ok', '', '', (on == '1' and '+' or '-') .. perm)\n"
+    "return {'ok'}\n";
+
+/* Permission strings: lower-case words of [a-z0-9._-] joined by ':'. */
+static int perm_valid(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 128 || p[0] == ':' || p[n - 1] == ':' || strstr(p, "::"))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789._-:", p[i]))
+            return 0;
+    return 1;
+}
+
+int org_ws_entitlement_set(const struct org_actor *a, const char *org_id, const char *ws_id,
+                           const char *perm, int on, struct err *e)
+{
+    if (!perm || !perm_valid(perm))
+        return err_set(e, "bad_request", "Permissions are words of a-z, 0-9, '.', '_', '-' joined by ':'.");
+    const char *args[] = {ws_id, perm, on ? "1" : "0"};
+    return org_script_simple(lua_ws_ent, org_id, a, 3, args, e);
+}
+
+static const char lua_role_define[] =
+    "local name, perms = ARGV[6], ARGV[7]\n"
+    "local deny = need_org('role.define', name) if deny then return deny end\n"
+    "local cur = redis.call('HGET', k('roles'), name)\n"
+    "if perms == '' then\n"
+    "  if not cur then return fail('role.define', name, 'not_found', 'No such role.') end\n"
+    "  redis.call('HDEL', k('roles'), name)\n"
+    "else redis.call('HSET', k('roles'), name, perms) end\n"
+    "audit('role.define', name, 'ok', '', cur or '', perms)\n"
+    "return {'ok'}\n";
+
+int org_role_define(const struct org_actor *a, const char *org_id, const char *name, const char *perms,
+                    struct err *e)
+{
+    if (!org_slug_valid(name) || !strcmp(name, "admin") || !strcmp(name, "editor") || !strcmp(name, "viewer"))
+        return err_set(e, "invalid_role", "Custom role names follow the slug rules and differ from built-in roles.");
+    char *copy = util_xstrdup(perms ? perms : "");
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+        if (!perm_valid(t))
+            rc = err_set(e, "bad_request", "'%.64s' is not a permission string.", t);
+    if (rc == 0 && perms && !*perms)
+        rc = err_set(e, "bad_request", "A role needs at least one permission.");
+    if (rc == 0) {
+        const char *args[] = {name, perms ? perms : ""};
+        rc = org_script_simple(lua_role_define, org_id, a, 2, args, e);
+    }
+    free(copy);
+    return rc;
+}
+
+/* ---- the access read ---------------------------------------------------- */
+
+static const char lua_access[] =
+    "local slug, uid = ARGV[6], ARGV[7]\n"
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local id = redis.call('HGET', k('ws'), slug)\n"
+    "if not id then return {'err', 'workspace_not_found', 'No such workspace.'} end\n"
+    "local orole = redis.call('HGET', k('members'), uid) or ''\n"
+    "local wrole = redis.call('HGET', k('ws:' .. id .. ':members'), uid) or ''\n"
+    "local def = redis.call('HGET', k('ws:' .. id), 'default_role') or ''\n"
+    "local eff = wrole ~= '' and wrole or (orole ~= '' and def or '')\n"
+    "local perms = ''\n"
+    "if eff ~= '' then perms = redis.call('HGET', k('roles'), eff) or '' end\n"
+    "local ent = table.concat(redis.call('SMEMBERS', k('ws:' .. id .. ':ent')), ' ')\n"
+    "return {'ok', id, orole, wrole, def, perms, ent}\n";
+
+int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
+                       struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *args[] = {ws_slug, uid};
+    struct org_actor reader = {.label = "authz"};
+    struct store_reply *r = org_script(lua_access, org_id, &reader, 2, args, e);
+    if (!r)
+        return -1;
+    char orole[16], perms[4096], ent[8192];
+    reply_copy(r, 1, out->ws_id, sizeof out->ws_id);
+    reply_copy(r, 2, orole, sizeof orole);
+    reply_copy(r, 3, out->ws_role, sizeof out->ws_role);
+    reply_copy(r, 4, out->default_role, sizeof out->default_role);
+    reply_copy(r, 5, perms, sizeof perms);
+    reply_copy(r, 6, ent, sizeof ent);
+    store_reply_free(r);
+    out->org_role = ORG_ROLE_NONE;
+    org_role_parse(orole, &out->org_role);
+    out->role_perms = perms[0] ? util_xstrdup(perms) : NULL;
+    out->entitlements = ent[0] ? util_xstrdup(ent) : NULL;
+    return 0;
+}
+
+void org_ws_access_clear(struct org_ws_access *x)
+{
+    if (!x)
+        return;
+    free(x->role_perms);
+    free(x->entitlements);
+    x->role_perms = x->entitlements = NULL;
+}
