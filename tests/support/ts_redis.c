@@ -56,6 +56,9 @@ static int redis_spawn(struct ts_redis *r)
     argv[n++] = o->aof ? "yes" : "no";
     argv[n++] = "--maxmemory-policy";
     argv[n++] = "noeviction";
+    /* Replicas sync at once instead of after the default 5 s wait. */
+    argv[n++] = "--repl-diskless-sync-delay";
+    argv[n++] = "0";
     if (o->password) {
         argv[n++] = "--requirepass";
         argv[n++] = o->password;
