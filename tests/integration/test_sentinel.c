@@ -226,3 +226,52 @@ Test(sentinel, unknown_master_name_is_unavailable)
     cr_assert_str_eq(e.code, "store_unavailable");
     cr_assert(strstr(e.msg, "nosuch") != NULL, "%s", e.msg);
 }
+
+static char *sentinel_ports(void)
+{
+    char b[256];
+    int n = 0;
+    for (int i = 0; i < NSENT; i++)
+        n += snprintf(b + n, sizeof b - (size_t)n, "%s127.0.0.1:%d", i ? "," : "", sent[i].port);
+    return strdup(b);
+}
+
+Test(sentinel, passwords_for_sentinels_and_data_nodes)
+{
+    dir = ts_mkdtemp("ssogate-sentinel");
+    struct ts_redis_opts mo = {.tcp = 1, .password = "data-pw"};
+    cr_assert_eq(ts_redis_start(&master, &mo), 0, "master: %s", ts_last_error());
+    struct ts_redis_opts ro = {.tcp = 1, .password = "data-pw", .replicaof_host = "127.0.0.1",
+                               .replicaof_port = master.port};
+    cr_assert_eq(ts_redis_start(&replica, &ro), 0, "replica: %s", ts_last_error());
+    struct ts_sentinel_opts so = {.master_port = master.port, .master_password = "data-pw",
+                                  .password = "sentinel-pw"};
+    for (int i = 0; i < NSENT; i++)
+        cr_assert_eq(ts_sentinel_start_opts(&sent[i], dir, &so), 0, "sentinel: %s", ts_last_error());
+    char *list = sentinel_ports();
+    struct store_config c = {
+        .sentinels = list,
+        .master_name = "m",
+        .sentinel_password = "sentinel-pw",
+        .password = "data-pw",
+        .connect_timeout_ms = 300,
+        .command_timeout_ms = 300,
+        .reconnect_max_backoff_ms = 500,
+    };
+    struct err e;
+    cr_assert_eq(store_init(&c, &e), 0, "%s", e.msg);
+    struct store_reply *r = store_cmdl(&e, "SET", "k", "v", (const char *)NULL);
+    cr_assert_not_null(r, "%s", e.msg);
+    cr_assert_eq(store_reply_type(r), STORE_STATUS);
+    store_reply_free(r);
+    cr_assert_eq(config_port(), master.port);
+
+    /* A wrong sentinel password is a clear refusal, not a hang. */
+    c.sentinel_password = "nope";
+    cr_assert_eq(store_init(&c, &e), 0, "%s", e.msg);
+    err_clear(&e);
+    cr_assert_null(store_cmdl(&e, "PING", (const char *)NULL));
+    cr_assert_str_eq(e.code, "store_unavailable");
+    cr_assert(strstr(e.msg, "AUTH (sentinel)") != NULL, "%s", e.msg);
+    free(list);
+}
