@@ -926,3 +926,171 @@ void store_shutdown(void)
     script_cache_clear();
     config_clear();
 }
+
+/* ---- pub/sub ----------------------------------------------------------- */
+
+/* A subscriber has its own connection: a subscribed connection can run no
+ * other command, so it is never a worker's. Messages published while it is
+ * disconnected are lost, which is why store_sub_next reports the gap. */
+struct store_sub {
+    redisContext *c;
+    char **channels;
+    int nchannels;
+    int backoff_ms;
+    int64_t retry_at_ms;
+};
+
+static int sub_subscribe(struct store_sub *s, struct err *e)
+{
+    const char **argv = util_xmalloc(sizeof *argv * (size_t)(s->nchannels + 1));
+    argv[0] = "SUBSCRIBE";
+    for (int i = 0; i < s->nchannels; i++)
+        argv[i + 1] = s->channels[i];
+    int rc = 0;
+    if (redisAppendCommandArgv(s->c, s->nchannels + 1, argv, NULL) != REDIS_OK)
+        rc = err_set(e, "store_unavailable", "Redis SUBSCRIBE: %s", s->c->errstr);
+    /* One confirmation per channel. */
+    for (int i = 0; rc == 0 && i < s->nchannels; i++) {
+        void *r = NULL;
+        errno = 0;
+        if (redisGetReply(s->c, &r) != REDIS_OK) {
+            describe_io_error(s->c, errno, "SUBSCRIBE", e);
+            rc = -1;
+        } else if (((redisReply *)r)->type != REDIS_REPLY_ARRAY) {
+            rc = err_set(e, "store_unavailable", "Redis SUBSCRIBE refused: %.200s",
+                         ((redisReply *)r)->str ? ((redisReply *)r)->str : "unexpected reply");
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+    free(argv);
+    return rc;
+}
+
+static int sub_connect(struct store_sub *s, struct err *e)
+{
+    if (util_mono_ms() < s->retry_at_ms)
+        return err_set(e, "store_unavailable", "Redis subscriber: waiting before reconnecting");
+    s->c = g.nsentinels ? connect_sentinel(e) : connect_direct(e);
+    if (s->c && sub_subscribe(s, e) == 0) {
+        s->backoff_ms = 0;
+        s->retry_at_ms = 0;
+        return 0;
+    }
+    if (s->c)
+        redisFree(s->c);
+    s->c = NULL;
+    atomic_fetch_add(&st_errors, 1);
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : STORE_BACKOFF_MIN_MS;
+    if (s->backoff_ms > g.max_backoff_ms)
+        s->backoff_ms = g.max_backoff_ms;
+    s->retry_at_ms = util_mono_ms() + s->backoff_ms;
+    return -1;
+}
+
+struct store_sub *store_sub_new(const char *const *channels, int n, struct err *e)
+{
+    if (!g.initialized || n < 1 || !channels) {
+        err_set(e, "internal_error", "store_sub_new: store not initialized or no channels");
+        return NULL;
+    }
+    struct store_sub *s = util_xcalloc(1, sizeof *s);
+    s->channels = util_xcalloc((size_t)n, sizeof *s->channels);
+    for (int i = 0; i < n; i++)
+        s->channels[i] = util_xstrdup(channels[i]);
+    s->nchannels = n;
+    struct err scratch;
+    sub_connect(s, e ? e : &scratch); /* a failure here is retried by next */
+    return s;
+}
+
+/* A message reply: ["message", channel, payload]. */
+static int sub_take(redisReply *r, char **channel, char **msg, size_t *msglen)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "message") != 0 || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return 0;
+    *channel = util_xstrndup(r->element[1]->str, r->element[1]->len);
+    *msg = util_xstrndup(r->element[2]->str, r->element[2]->len);
+    if (msglen)
+        *msglen = r->element[2]->len;
+    return 1;
+}
+
+static int sub_fail(struct store_sub *s, struct err *e)
+{
+    describe_io_error(s->c, errno, "subscriber", e);
+    atomic_fetch_add(&st_errors, 1);
+    redisFree(s->c);
+    s->c = NULL;
+    return -1;
+}
+
+int store_sub_next(struct store_sub *s, int timeout_ms, char **channel, char **msg, size_t *msglen,
+                   struct err *e)
+{
+    struct err scratch;
+    if (!e)
+        e = &scratch;
+    int64_t deadline = util_mono_ms() + timeout_ms;
+    if (!s->c) {
+        /* Disconnected: wait out the backoff (within the timeout) rather
+         * than make the caller spin. */
+        int64_t wait = (s->retry_at_ms < deadline ? s->retry_at_ms : deadline) - util_mono_ms();
+        if (wait > 0)
+            poll(NULL, 0, (int)wait);
+        if (sub_connect(s, e) < 0)
+            return -1;
+    }
+    for (;;) {
+        void *r = NULL;
+        /* Replies already read into the buffer first: poll cannot see them. */
+        if (redisReaderGetReply(s->c->reader, &r) != REDIS_OK)
+            return sub_fail(s, e);
+        if (!r) {
+            int64_t left = deadline - util_mono_ms();
+            struct pollfd p = {.fd = s->c->fd, .events = POLLIN};
+            int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+            if (n == 0)
+                return 0;
+            if (n < 0 && errno == EINTR)
+                continue;
+            errno = 0;
+            if (n < 0 || redisGetReply(s->c, &r) != REDIS_OK)
+                return sub_fail(s, e);
+        }
+        int got = sub_take(r, channel, msg, msglen);
+        freeReplyObject(r);
+        if (got)
+            return 1;
+    }
+}
+
+void store_sub_free(struct store_sub *s)
+{
+    if (!s)
+        return;
+    if (s->c)
+        redisFree(s->c);
+    for (int i = 0; i < s->nchannels; i++)
+        free(s->channels[i]);
+    free(s->channels);
+    free(s);
+}
+
+long long store_publish(const char *channel, const void *msg, size_t len, struct err *e)
+{
+    const char *argv[] = {"PUBLISH", channel, msg};
+    const size_t argvlen[] = {7, strlen(channel), len};
+    struct store_reply *r = store_cmd(e, 3, argv, argvlen);
+    if (!r)
+        return -1;
+    long long n = -1;
+    if (store_reply_type(r) == STORE_INTEGER)
+        n = store_reply_int(r);
+    else
+        err_set(e, "store_error", "Redis PUBLISH refused: %.200s", store_reply_str(r, NULL));
+    store_reply_free(r);
+    return n;
+}

@@ -79,6 +79,24 @@ int store_ping(struct err *e);
  * reply (CONFIG renamed or denied) gives -1 with store_error. */
 int store_maxmemory_policy(char *out, size_t n, struct err *e);
 
+/* Pub/sub for cache invalidation. A subscriber owns a dedicated connection
+ * (a subscribed connection runs no other command), found like the workers'
+ * (URL or Sentinel), and is used by one thread. Messages published while it
+ * is disconnected are lost: treat a -1 from store_sub_next as "flush what
+ * you cached", then keep calling it; it reconnects and resubscribes itself
+ * (with the same backoff as the workers). */
+struct store_sub;
+/* Subscribes to n channels; connects at once, or later in store_sub_next. */
+struct store_sub *store_sub_new(const char *const *channels, int n, struct err *e);
+/* Waits up to timeout_ms for one message: 1 with *channel and *msg (malloc'd,
+ * NUL-terminated; *msglen when not NULL), 0 on timeout, -1 with e
+ * (store_unavailable) when disconnected. */
+int store_sub_next(struct store_sub *s, int timeout_ms, char **channel, char **msg, size_t *msglen,
+                   struct err *e);
+void store_sub_free(struct store_sub *s);                         /* NULL ok */
+/* PUBLISH on the calling thread's connection: receivers, or -1 with e. */
+long long store_publish(const char *channel, const void *msg, size_t len, struct err *e);
+
 struct store_stats {
     uint64_t commands;
     uint64_t errors;       /* connection errors and timeouts */

@@ -629,3 +629,50 @@ Test(store_support, kill_escalates_to_sigkill)
     cr_assert_lt(ts_now_ms() - t0, 1000);
     cr_assert_eq(ts_alive(pid), 0);
 }
+
+Test(store, pubsub_delivers_messages_and_resubscribes_after_a_restart)
+{
+    start_unix();
+    init_store(srv.url);
+    const char *channels[] = {"sg:inv:a", "sg:inv:b"};
+    struct err e;
+    err_clear(&e);
+    struct store_sub *sub = store_sub_new(channels, 2, &e);
+    cr_assert_not_null(sub);
+    char *ch = NULL, *msg = NULL;
+    size_t len = 0;
+    long long t0 = ts_now_ms();
+    cr_assert_eq(store_sub_next(sub, 100, &ch, &msg, &len, &e), 0, "timeout expected");
+    cr_assert_geq(ts_now_ms() - t0, 90);
+    cr_assert_eq(store_publish("sg:inv:b", "org o_1\0x", 9, &e), 1, "%s", e.msg);
+    cr_assert_eq(store_publish("sg:inv:a", "two", 3, &e), 1, "%s", e.msg);
+    cr_assert_eq(store_publish("sg:other", "ignored", 7, &e), 0);
+    cr_assert_eq(store_sub_next(sub, 1000, &ch, &msg, &len, &e), 1, "%s", e.msg);
+    cr_assert_str_eq(ch, "sg:inv:b");
+    cr_assert_eq(len, 9);
+    cr_assert_eq(memcmp(msg, "org o_1\0x", 9), 0);
+    free(ch);
+    free(msg);
+    cr_assert_eq(store_sub_next(sub, 1000, &ch, &msg, &len, &e), 1, "%s", e.msg);
+    cr_assert_str_eq(ch, "sg:inv:a");
+    cr_assert_str_eq(msg, "two");
+    free(ch);
+    free(msg);
+
+    ts_redis_kill(&srv);
+    cr_assert_eq(store_sub_next(sub, 500, &ch, &msg, &len, &e), -1, "the gap must be reported");
+    cr_assert_str_eq(e.code, "store_unavailable");
+    cr_assert_eq(ts_redis_restart(&srv), 0, "%s", ts_last_error());
+    /* Keep calling: it reconnects and resubscribes by itself. */
+    int got = 0;
+    t0 = ts_now_ms();
+    while (!got && ts_now_ms() - t0 < 5000) {
+        store_publish("sg:inv:a", "after", 5, NULL);
+        got = store_sub_next(sub, 50, &ch, &msg, &len, NULL) == 1;
+    }
+    cr_assert(got, "no message after the restart");
+    cr_assert_str_eq(msg, "after");
+    free(ch);
+    free(msg);
+    store_sub_free(sub);
+}
