@@ -23,6 +23,7 @@
 #define STORE_BACKOFF_MIN_MS 50
 #define STORE_MAX_SENTINELS 16
 #define STORE_HOST_MAX 256
+#define STORE_MAX_SCRIPTS 512 /* cached SHA-1s; scripts are a fixed set */
 
 struct store_addr {
     char host[STORE_HOST_MAX];
@@ -295,7 +296,7 @@ static struct timeval ms_to_tv(int ms)
 static void note_failure(const char *msg)
 {
     pthread_mutex_lock(&g_lock);
-    snprintf(g_last_error, sizeof g_last_error, "%s", msg);
+    snprintf(g_last_error, sizeof g_last_error, "%.255s", msg);
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -557,7 +558,7 @@ static redisContext *ctx_get(struct err *e)
     int64_t wait = atomic_load(&g_retry_at_ms) - util_mono_ms();
     if (wait > 0) {
         pthread_mutex_lock(&g_lock);
-        err_set(e, "store_unavailable", "Redis unreachable (%s); next attempt in %lld ms", g_last_error,
+        err_set(e, "store_unavailable", "Redis unreachable (%.300s); next attempt in %lld ms", g_last_error,
                 (long long)wait);
         pthread_mutex_unlock(&g_lock);
         return NULL;
@@ -678,6 +679,10 @@ static void script_sha(const char *script, char out[41])
         abort();
     }
     util_hex_encode(md, 20, out);
+    if (g_nscripts == STORE_MAX_SCRIPTS) { /* scripts built at run time: do not grow */
+        pthread_mutex_unlock(&g_script_lock);
+        return;
+    }
     if (g_nscripts == g_script_cap) {
         g_script_cap = g_script_cap ? g_script_cap * 2 : 16;
         g_scripts = util_xrealloc(g_scripts, g_script_cap * sizeof *g_scripts);
@@ -699,6 +704,41 @@ static void script_cache_clear(void)
     pthread_mutex_unlock(&g_script_lock);
 }
 
+/* The part of a key Redis Cluster hashes: the text between the first '{'
+ * and the next '}' when non-empty, else the whole key. */
+static void key_hash_part(const char *key, size_t len, const char **part, size_t *plen)
+{
+    const char *open = memchr(key, '{', len);
+    const char *close = open ? memchr(open + 1, '}', (size_t)(key + len - open - 1)) : NULL;
+    if (close && close > open + 1) {
+        *part = open + 1;
+        *plen = (size_t)(close - open - 1);
+    } else {
+        *part = key;
+        *plen = len;
+    }
+}
+
+/* docs/keys.md rule 1: a script's keys share one hash tag, so the script is
+ * atomic on one Redis and runs in one slot of a Cluster. Checked on every
+ * call, because a violation works on one Redis and fails only later. */
+static int check_one_slot(int nkeys, const char **keys, const size_t *lens, struct err *e)
+{
+    const char *p0 = NULL, *p = NULL;
+    size_t l0 = 0, l = 0;
+    for (int i = 0; i < nkeys; i++) {
+        key_hash_part(keys[i], lens ? lens[i] : strlen(keys[i]), &p, &l);
+        if (i == 0) {
+            p0 = p;
+            l0 = l;
+        } else if (l != l0 || memcmp(p, p0, l) != 0) {
+            return err_set(e, "internal_error", "BUG: script keys span hash tags ('%.*s' and '%.*s')",
+                           (int)(l0 > 80 ? 80 : l0), p0, (int)(l > 80 ? 80 : l), p);
+        }
+    }
+    return 0;
+}
+
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen)
 {
@@ -709,6 +749,8 @@ struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int
         err_set(e, "internal_error", "store_eval: bad arguments");
         return NULL;
     }
+    if (check_one_slot(nkeys, args, argslen, e) < 0)
+        return NULL;
     char sha[41], nk[16];
     script_sha(script, sha);
     snprintf(nk, sizeof nk, "%d", nkeys);

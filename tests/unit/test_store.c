@@ -676,3 +676,31 @@ Test(store, pubsub_delivers_messages_and_resubscribes_after_a_restart)
     free(msg);
     store_sub_free(sub);
 }
+
+Test(store, eval_refuses_keys_of_two_hash_tags)
+{
+    start_unix();
+    init_store(srv.url);
+    const char *same[] = {"sg:{o:o_1}:a", "sg:{o:o_1}:b", "x"};
+    struct err e;
+    struct store_reply *r = store_eval(&e, "return #KEYS", 2, 1, same, NULL);
+    cr_assert_not_null(r, "%s", e.msg);
+    cr_assert_eq(store_reply_int(r), 2);
+    store_reply_free(r);
+    static const char *const bad[][2] = {
+        {"sg:{o:o_1}:a", "sg:{o:o_2}:a"},
+        {"sg:{o:o_1}:a", "sg:slug:acme"},
+        {"sg:slug:acme", "sg:domain:acme.com"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err_clear(&e);
+        cr_assert_null(store_eval(&e, "return #KEYS", 2, 0, (const char **)bad[i], NULL));
+        cr_assert_str_eq(e.code, "internal_error");
+        cr_assert(strstr(e.msg, "hash tags") != NULL, "%s", e.msg);
+    }
+    /* One global key alone is fine; "{}" is no tag, like in Redis. */
+    const char *one[] = {"sg:slug:acme"};
+    r = store_eval(&e, "return 1", 1, 0, one, NULL);
+    cr_assert_not_null(r, "%s", e.msg);
+    store_reply_free(r);
+}
