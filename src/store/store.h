@@ -60,7 +60,9 @@ struct store_reply *store_cmd(struct err *e, int argc, const char **argv, const 
 /* Convenience: NUL-terminated string arguments, list ends with NULL. */
 struct store_reply *store_cmdl(struct err *e, const char *arg0, ...) __attribute__((sentinel));
 /* EVALSHA with EVAL fallback (NOSCRIPT). script is the Lua source; its SHA-1
- * is computed once and cached. */
+ * is computed once and cached. args holds the nkeys keys, then the nargs
+ * arguments. Keys of different hash tags (docs/keys.md) are refused with
+ * internal_error before anything is sent. */
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen);
 
