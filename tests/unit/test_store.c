@@ -71,6 +71,7 @@ static void expect_str(struct store_reply *r, const char *want)
 }
 
 TestSuite(store, .fini = teardown, .timeout = 60);
+TestSuite(store_support, .fini = teardown, .timeout = 60);
 
 Test(store, basic_commands_over_unix_socket)
 {
@@ -702,5 +703,26 @@ Test(store, eval_refuses_keys_of_two_hash_tags)
     const char *one[] = {"sg:slug:acme"};
     r = store_eval(&e, "return 1", 1, 0, one, NULL);
     cr_assert_not_null(r, "%s", e.msg);
+    store_reply_free(r);
+}
+
+Test(store_support, aof_redis_keeps_data_across_a_restart)
+{
+    struct ts_redis_opts o = {.aof = 1};
+    cr_assert_eq(ts_redis_start(&srv, &o), 0, "%s", ts_last_error());
+    init_store(srv.url);
+    store_reply_free(must("SET", "durable", "yes", NULL));
+    ts_redis_stop(&srv); /* SIGTERM: Redis fsyncs the AOF on shutdown */
+    cr_assert_eq(ts_redis_restart(&srv), 0, "%s", ts_last_error());
+    struct err e;
+    struct store_reply *r = NULL;
+    long long t0 = ts_now_ms();
+    while (!r && ts_now_ms() - t0 < 3000) {
+        r = store_cmdl(&e, "GET", "durable", (const char *)NULL);
+        if (!r)
+            ts_sleep_ms(20);
+    }
+    cr_assert_not_null(r, "%s", e.msg);
+    cr_assert_str_eq(store_reply_str(r, NULL), "yes");
     store_reply_free(r);
 }
