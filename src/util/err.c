@@ -69,6 +69,7 @@ static const struct err_def err_table[] = {
     {"saml_domain_not_allowed", 403, "The email's domain is not a verified domain of this organization."},
     {"saml_decrypt_failed", 401, "The encrypted assertion could not be decrypted."},
     {"saml_metadata_invalid", 400, "The identity provider metadata is not valid."},
+    {"saml_value_not_text", 400, "A NameID or attribute value holds markup instead of text."},
     {NULL, 0, NULL},
 };
 
