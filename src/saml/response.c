@@ -609,7 +609,9 @@ static int rv_structure(struct rv *v)
     rv_check(v, "signed", v->response_signed || v->assertion_signed,
              v->signature_seen ? "saml_signature_invalid" : "saml_signature_missing",
              "a valid signature on the Response or the Assertion",
-             v->signature_seen ? "no valid signature" : "unsigned", NULL);
+             v->response_signed && v->assertion_signed ? "Response and Assertion"
+             : v->response_signed ? "Response" : v->assertion_signed ? "Assertion"
+             : v->signature_seen ? "no valid signature" : "unsigned", NULL);
     return 0;
 }
 

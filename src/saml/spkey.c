@@ -29,7 +29,7 @@ struct spkey *spkey_new(const char *pem, size_t len, struct err *e)
     xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)pem, len,
                                                     xmlSecKeyDataFormatPem, NULL,
                                                     NULL, NULL);
-    if (!key || xmlSecKeyGetType(key) != xmlSecKeyDataTypePrivate) {
+    if (!key || !(xmlSecKeyGetType(key) & xmlSecKeyDataTypePrivate)) {
         err_set(e, "config_invalid", "the SP key is not a PEM private key");
         goto done;
     }
