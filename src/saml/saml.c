@@ -65,14 +65,14 @@ static xmlParserInputPtr saml_no_entity_loader(const char *url, const char *id,
 
 int saml_init(struct err *e)
 {
-    if (saml_ready)
-        return 0;
     /* lasso reads LASSO_FLAG at start; "no-verify-signature" and friends
-     * would turn the checks we rely on into no-ops. */
+     * would turn the checks we rely on into no-ops. Checked on every call. */
     if (getenv("LASSO_FLAG"))
         return err_set(e, "config_invalid",
                        "LASSO_FLAG is set in the environment; unset it (it can "
                        "disable SAML signature checks)");
+    if (saml_ready)
+        return 0;
     xmlInitParser();
     g_log_set_default_handler(saml_glib_log, NULL);
     if (lasso_init() != 0)
