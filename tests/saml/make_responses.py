@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Make signed SAML responses for the validator's tests, independently of
-ssogate: keys by the openssl CLI, XML by lxml, XML-DSig (enveloped, exclusive
-c14n) and XML-Enc by python3-cryptography, and the attacks as lxml mutations.
-One valid response is also made by python3-lasso in the IdP role, when it can.
+ssogate: keys, RSA/ECDSA signatures and RSA-OAEP/AES by the openssl CLI,
+XML and exclusive c14n by lxml, the XML-DSig and XML-Enc structure written
+here, and the attacks as lxml mutations. One valid response is also made by
+python3-lasso in the IdP role.
 
 usage: /usr/bin/python3 make_responses.py OUTDIR
 
@@ -20,9 +21,6 @@ import subprocess
 import sys
 
 from lxml import etree
-from cryptography.hazmat.primitives import hashes, serialization, padding as sympad
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -74,13 +72,37 @@ class Key:
         subprocess.run(["openssl", "req", "-x509", "-nodes", *newkey, "-keyout", keyf,
                         "-out", crtf, "-days", "3650", "-subj", "/CN=" + name],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with open(keyf, "rb") as f:
-            self.key = serialization.load_pem_private_key(f.read(), None)
         with open(crtf, "rb") as f:
             pem = f.read().decode()
         self.cert_b64 = "".join(l for l in pem.splitlines() if not l.startswith("-----"))
         self.keyfile = keyf
+        self.certfile = crtf
         self.kind = kind
+
+    def sign(self, data, digest="sha256"):
+        """openssl dgst signature; ECDSA comes back DER, XML-DSig wants r||s."""
+        sig = openssl(["dgst", "-" + digest, "-sign", self.keyfile], data)
+        return der_ecdsa_to_raw(sig, 32) if self.kind == "ec" else sig
+
+
+def openssl(args, data):
+    return subprocess.run(["openssl", *args], input=data, check=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+
+
+def der_ecdsa_to_raw(der, size):
+    """ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (short form
+    lengths suffice for P-256)."""
+    assert der[0] == 0x30
+    i = 2
+    out = b""
+    for _ in range(2):
+        assert der[i] == 0x02
+        n = der[i + 1]
+        v = der[i + 2:i + 2 + n].lstrip(b"\0")
+        out += v.rjust(size, b"\0")
+        i += 2 + n
+    return out
 
 
 # ---- documents --------------------------------------------------------------
@@ -185,13 +207,8 @@ def sign(node, key, sig_alg=None, digest="sha256", transforms=(ENVELOPED, EXC_C1
     data = c14n(si)
     if sig_alg.startswith("hmac"):
         value = hmac.new(hmac_key, data, hashlib.sha256).digest()
-    elif key.kind == "ec":
-        der = key.key.sign(data, ec.ECDSA(hashes.SHA256()))
-        r, s = utils.decode_dss_signature(der)
-        value = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     else:
-        h = hashes.SHA1() if sig_alg == "rsa-sha1" else hashes.SHA256()
-        value = key.key.sign(data, padding.PKCS1v15(), h)
+        value = key.sign(data, "sha1" if sig_alg == "rsa-sha1" else "sha256")
     sv.text = base64.b64encode(value).decode()
     return sig
 
@@ -203,12 +220,11 @@ def encrypt_assertion(assertion, sp_key, sibling_key=False):
     plain = etree.tostring(assertion)
     aes = os.urandom(32)
     iv = os.urandom(16)
-    padder = sympad.PKCS7(128).padder()
-    data = padder.update(plain) + padder.finalize()
-    enc = Cipher(algorithms.AES(aes), modes.CBC(iv)).encryptor()
-    ct = iv + enc.update(data) + enc.finalize()
-    ek_value = sp_key.key.public_key().encrypt(
-        aes, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None))
+    # PKCS#7 padding (openssl enc's default) is valid XML-Enc padding
+    ct = iv + openssl(["enc", "-aes-256-cbc", "-K", aes.hex(), "-iv", iv.hex()], plain)
+    # OAEP with SHA-1 and MGF1-SHA-1: the rsa-oaep-mgf1p algorithm
+    ek_value = openssl(["pkeyutl", "-encrypt", "-certin", "-inkey", sp_key.certfile,
+                        "-pkeyopt", "rsa_padding_mode:oaep"], aes)
     ea = etree.Element(q(SAML, "EncryptedAssertion"), nsmap={"saml": SAML})
     ed = etree.SubElement(ea, q(XENC, "EncryptedData"), nsmap={"xenc": XENC})
     ed.set("Type", "http://www.w3.org/2001/04/xmlenc#Element")
@@ -496,21 +512,42 @@ def main(outdir):
     lasso_response(outdir, k)
 
 
+SP_METADATA = """<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="%s" entityID="%s">
+ <md:SPSSODescriptor protocolSupportEnumeration="%s" WantAssertionsSigned="true">
+  <md:NameIDFormat>%s</md:NameIDFormat>
+  <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+    Location="%s" index="0" isDefault="true"/>
+ </md:SPSSODescriptor>
+</md:EntityDescriptor>""" % (MD, SP, SAMLP, NAMEID_EMAIL, ACS)
+
+
 def lasso_response(outdir, k):
-    """A response made by python3-lasso as the IdP, when lasso can here."""
-    try:
-        import lasso  # noqa: F401
-    except ImportError:
-        return
-    # Kept deliberately small: lasso's own output must validate too.
-    try:
-        make_lasso_response(outdir, k)
-    except Exception as exc:  # not fatal: the hand-made cases cover the rest
-        sys.stderr.write("lasso response skipped: %s\n" % exc)
-
-
-def make_lasso_response(outdir, k):
-    raise RuntimeError("not implemented")
+    """An IdP-initiated response made by python3-lasso as the IdP (its own
+    signing code, RSA-SHA256, Response and Assertion signed)."""
+    import lasso
+    with open(os.path.join(outdir, "idp-metadata.xml")) as f:
+        idp_md = f.read()
+    with open(k.keyfile) as f:
+        key_pem = f.read()
+    with open(k.certfile) as f:
+        cert_pem = f.read()
+    server = lasso.Server.newFromBuffers(idp_md, key_pem, None, cert_pem)
+    server.signatureMethod = lasso.SIGNATURE_METHOD_RSA_SHA256
+    server.addProviderFromBuffer(lasso.PROVIDER_ROLE_SP, SP_METADATA)
+    login = lasso.Login(server)
+    login.initIdpInitiatedAuthnRequest(SP)
+    login.request.nameIdPolicy.format = NAMEID_EMAIL
+    login.request.nameIdPolicy.allowCreate = True
+    login.request.protocolBinding = lasso.SAML2_METADATA_BINDING_POST
+    login.processAuthnRequestMsg(None)
+    login.validateRequestMsg(True, True)
+    login.buildAssertion(lasso.SAML2_AUTHN_CONTEXT_PASSWORD, ts(), None, ts(-30), ts(300))
+    login.assertion.subject.nameID.content = "alice@acme.test"
+    login.assertion.subject.nameID.format = NAMEID_EMAIL
+    login.buildAuthnResponseMsg()
+    with open(os.path.join(outdir, "lasso_idp_initiated.b64"), "w") as f:
+        f.write(login.msgBody)
 
 
 if __name__ == "__main__":

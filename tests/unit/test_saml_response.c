@@ -1,6 +1,6 @@
 /* Unit tests of the SAML response validator (saml/response.c) on responses
- * made by independent code: tests/saml/make_responses.py (python3-lasso's
- * lxml + cryptography, keys fresh from openssl) runs once before all tests
+ * made by independent code: tests/saml/make_responses.py (lxml, the openssl
+ * CLI and python3-lasso as IdP; keys fresh from openssl) runs once before all tests
  * into a temporary directory named by SSOGATE_SAML_FIXTURES. Each attack is
  * a named test; a few cases go through the real `ssogate verify-response`. */
 #include <criterion/criterion.h>
@@ -181,6 +181,19 @@ Test(saml_response, accepts_valid_response_with_identity_fields)
                      "Alice Example");
     for (size_t i = 0; i < res.n_checks; i++)
         cr_assert(res.checks[i].ok, "check %s failed", res.checks[i].name);
+}
+
+Test(saml_response, accepts_response_made_by_lasso_as_idp)
+{
+    /* python3-lasso's own IdP code: signed Response and Assertion,
+     * IdP-initiated (no InResponseTo). */
+    struct response_settings s = settings();
+    s.request_id = NULL;
+    s.allow_idp_initiated = 1;
+    expect_accepted("lasso_idp_initiated", &s);
+    cr_assert_str_eq(res.email, "alice@acme.test");
+    cr_assert(find_check("response_signature")->ok);
+    cr_assert(find_check("assertion_signature")->ok);
 }
 
 Test(saml_response, accepts_unwrapped_base64)
