@@ -210,6 +210,24 @@ done:
     return ok;
 }
 
+static int dsig_hint(xmlNode *sig, const struct idp *idp)
+{
+    xmlNode *ki = NULL, *xd = NULL, *cert = NULL;
+    for (xmlNode *c = sig->children; c && !ki; c = c->next)
+        if (dsig_is(c, NS_DS, "KeyInfo"))
+            ki = c;
+    for (xmlNode *c = ki ? ki->children : NULL; c && !xd; c = c->next)
+        if (dsig_is(c, NS_DS, "X509Data"))
+            xd = c;
+    for (xmlNode *c = xd ? xd->children : NULL; c && !cert; c = c->next)
+        if (dsig_is(c, NS_DS, "X509Certificate"))
+            cert = c;
+    if (!cert || !cert->children || cert->children->type != XML_TEXT_NODE ||
+        cert->children->next)
+        return -1;
+    return idp_key_index_for_cert(idp, (const char *)cert->children->content);
+}
+
 int dsig_verify(struct _xmlNode *signed_node, struct _xmlNode *sig,
                 const struct idp *idp, int allow_sha1, const char **alg,
                 struct err *e)
@@ -217,8 +235,13 @@ int dsig_verify(struct _xmlNode *signed_node, struct _xmlNode *sig,
     *alg = NULL;
     if (dsig_check_signed_info(sig, signed_node, allow_sha1, alg, e) < 0)
         return -1;
+    /* Try the key whose certificate KeyInfo names first (rollover: saves a
+     * c14n and digest pass), then the others; never a key from KeyInfo. */
+    int first = dsig_hint(sig, idp);
+    if (first >= 0 && dsig_try_key(sig, idp_key_at(idp, (size_t)first), allow_sha1))
+        return 0;
     for (size_t i = 0; i < idp_key_count(idp); i++)
-        if (dsig_try_key(sig, idp_key_at(idp, i), allow_sha1))
+        if ((int)i != first && dsig_try_key(sig, idp_key_at(idp, i), allow_sha1))
             return 0;
     return err_set(e, "saml_signature_invalid",
                    "the signature does not verify with the identity provider's certificates");

@@ -30,6 +30,7 @@ struct idp {
     char *entity_id;
     int want_signed_requests;
     xmlSecKeyPtr keys[IDP_MAX_KEYS];
+    char *cert_b64[IDP_MAX_KEYS];   /* whitespace-free, to order attempts */
     size_t n_keys;
     struct idp_endpoint sso[IDP_MAX_ENDPOINTS];
     size_t n_sso;
@@ -78,12 +79,16 @@ static int idp_load_certs(struct idp *idp, const xmlNode *kd, struct err *e)
                 if (!der)
                     return err_set(e, "saml_metadata_invalid",
                                    "a signing certificate is not valid base64");
+                idp->cert_b64[idp->n_keys] = util_b64_encode(der, der_len);
                 xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory(
                     der, der_len, xmlSecKeyDataFormatCertDer, NULL, NULL, NULL);
                 free(der);
-                if (!key)
+                if (!key) {
+                    free(idp->cert_b64[idp->n_keys]);
+                    idp->cert_b64[idp->n_keys] = NULL;
                     return err_set(e, "saml_metadata_invalid",
                                    "a signing certificate cannot be loaded");
+                }
                 idp->keys[idp->n_keys++] = key;
             }
         }
@@ -223,8 +228,10 @@ void idp_free(struct idp *idp)
 {
     if (!idp)
         return;
-    for (size_t i = 0; i < idp->n_keys; i++)
+    for (size_t i = 0; i < idp->n_keys; i++) {
         xmlSecKeyDestroy(idp->keys[i]);
+        free(idp->cert_b64[i]);
+    }
     idp_endpoints_free(idp->sso, idp->n_sso);
     idp_endpoints_free(idp->slo, idp->n_slo);
     free(idp->entity_id);
@@ -278,4 +285,23 @@ size_t idp_key_count(const struct idp *idp)
 struct _xmlSecKey *idp_key_at(const struct idp *idp, size_t i)
 {
     return i < idp->n_keys ? idp->keys[i] : NULL;
+}
+
+int idp_key_index_for_cert(const struct idp *idp, const char *b64)
+{
+    /* compare ignoring whitespace, without allocating */
+    for (size_t i = 0; i < idp->n_keys; i++) {
+        const char *a = idp->cert_b64[i], *b = b64;
+        for (;;) {
+            while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+                b++;
+            if (*a != *b)
+                break;
+            if (!*a)
+                return (int)i;
+            a++;
+            b++;
+        }
+    }
+    return -1;
 }

@@ -35,5 +35,9 @@ int idp_want_authn_requests_signed(const struct idp *idp);
 /* The signing keys, in metadata order (for saml/ only; owned by idp). */
 size_t idp_key_count(const struct idp *idp);
 struct _xmlSecKey *idp_key_at(const struct idp *idp, size_t i);
+/* Index of the metadata key whose certificate is b64 (whitespace ignored),
+ * or -1. Only a hint for which key to try first: a certificate in a
+ * response is never trusted by itself. */
+int idp_key_index_for_cert(const struct idp *idp, const char *b64);
 
 #endif

@@ -23,6 +23,9 @@ static int saml_debug(void)
 }
 
 static void saml_xml_generic_error(void *ctx, const char *msg, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void saml_xml_generic_error(void *ctx, const char *msg, ...)
 {
     (void)ctx;
     if (!saml_debug())

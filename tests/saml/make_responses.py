@@ -176,7 +176,7 @@ def c14n(node):
 
 
 def sign(node, key, sig_alg=None, digest="sha256", transforms=(ENVELOPED, EXC_C14N),
-         ref_uri=None, keyinfo=True, hmac_key=None, extra_transform=None):
+         ref_uri=None, keyinfo=True, hmac_key=None, extra_transform=None, keyinfo_cert=None):
     """Enveloped signature over node, inserted after its Issuer."""
     if sig_alg is None:
         sig_alg = "ecdsa-sha256" if key is not None and key.kind == "ec" else "rsa-sha256"
@@ -198,7 +198,7 @@ def sign(node, key, sig_alg=None, digest="sha256", transforms=(ENVELOPED, EXC_C1
     if keyinfo and key is not None:
         ki = etree.SubElement(sig, q(DS, "KeyInfo"))
         xd = etree.SubElement(ki, q(DS, "X509Data"))
-        etree.SubElement(xd, q(DS, "X509Certificate")).text = key.cert_b64
+        etree.SubElement(xd, q(DS, "X509Certificate")).text = keyinfo_cert or key.cert_b64
     # digest of the node without the signature (the enveloped transform)
     dv.text = base64.b64encode(DIGEST[digest][1](c14n(node)).digest()).decode()
     issuer = node.find(q(SAML, "Issuer"))
@@ -435,6 +435,9 @@ def main(outdir):
     a.remove(a.find(q(DS, "Signature")))
     w("signature_stripped", r)
     w("other_key_in_keyinfo", make_response(signed_assertion(evil)))
+    a = make_assertion()
+    sign(a, evil, keyinfo_cert=k.cert_b64)
+    w("other_key_idp_cert_in_keyinfo", make_response(a))
     for name, doc in xsw_cases(k).items():
         w(name, doc)
     r = std(k)

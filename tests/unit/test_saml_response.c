@@ -292,6 +292,13 @@ Test(saml_response, refuses_other_key_even_with_its_cert_in_keyinfo)
     expect_refused("other_key_in_keyinfo", "saml_signature_invalid");
 }
 
+Test(saml_response, refuses_other_key_claiming_the_idp_cert_in_keyinfo)
+{
+    /* KeyInfo names the IdP's real certificate: it only orders the keys
+     * tried, the value must still verify with that metadata key. */
+    expect_refused("other_key_idp_cert_in_keyinfo", "saml_signature_invalid");
+}
+
 Test(saml_response, refuses_xsw1_signed_response_moved_into_signature)
 {
     expect_refused("xsw1", "saml_assertion_count");
