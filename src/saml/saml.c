@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <xmlsec/errors.h>
+#include <xmlsec/parser.h>
 
 static int saml_ready;
 
@@ -89,6 +90,8 @@ int saml_init(struct err *e)
     xmlSetGenericErrorFunc(NULL, saml_xml_generic_error);
     xmlThrDefSetGenericErrorFunc(NULL, saml_xml_generic_error);
     xmlSecErrorsSetCallback(saml_xmlsec_error);
+    /* xmlsec parses decrypted content with these; its default has NOENT. */
+    xmlSecParserSetDefaultOptions(XML_PARSE_NONET | XML_PARSE_NOCDATA);
     saml_ready = 1;
     return 0;
 }

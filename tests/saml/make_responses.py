@@ -131,7 +131,8 @@ def make_assertion(aid="_a-7d1e", email="alice@acme.test", nameid=None,
     sc = el(subj, SAML, "SubjectConfirmation", Method="urn:oasis:names:tc:SAML:2.0:cm:bearer")
     el(sc, SAML, "SubjectConfirmationData", InResponseTo=irt, Recipient=recipient,
        NotOnOrAfter=ts(scd_not_after))
-    cond = el(a, SAML, "Conditions", NotBefore=ts(not_before), NotOnOrAfter=ts(not_after))
+    cond = el(a, SAML, "Conditions", NotBefore=ts(not_before),
+              NotOnOrAfter=ts(not_after) if not_after is not None else None)
     ar = el(cond, SAML, "AudienceRestriction")
     el(ar, SAML, "Audience", audience)
     an = el(a, SAML, "AuthnStatement", AuthnInstant=ts(), SessionIndex=session_index)
@@ -494,6 +495,22 @@ def main(outdir):
     w("signed_response_without_destination", r)
     w("wrong_recipient", std(k, recipient="https://evil.test/acs"))
     w("wrong_issuer", std(k, issuer="https://evil-idp.test/metadata"))
+    w("conditions_expire_first", std(k, not_after=100, scd_not_after=300))
+    w("confirmation_expires_first", std(k, not_after=300, scd_not_after=100))
+    w("no_conditions_expiry", std(k, not_after=None))
+    r = std(k)
+    a = r.find(q(SAML, "Assertion"))
+    a.find(".//" + q(SAML, "SubjectConfirmation")).set(
+        "Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+    a.remove(a.find(q(DS, "Signature")))
+    sign(a, k)
+    w("holder_of_key_only", r)
+    r = std(k)
+    a = r.find(q(SAML, "Assertion"))
+    etree.SubElement(a.find(".//" + q(SAML, "AttributeValue")), q(SAML, "B")).text = "x"
+    a.remove(a.find(q(DS, "Signature")))
+    sign(a, k)
+    w("element_in_attribute", r)
     w("wrong_response_issuer", std(k, resp_kw={"issuer": "https://evil-idp.test/metadata"}))
     w("irt_mismatch_between", std(k, irt="_other-request"))
     w("status_failed", make_response(None, status="urn:oasis:names:tc:SAML:2.0:status:Requester"))

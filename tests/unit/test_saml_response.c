@@ -595,6 +595,48 @@ Test(saml_response, not_yet_valid_edge_with_default_skew)
     cr_assert_str_eq(err.code, "saml_not_yet_valid");
 }
 
+static void expect_expired_at(const char *name, time_t now, const char *check)
+{
+    struct response_settings s = settings();
+    s.now = now - 1;
+    expect_accepted(name, &s);
+    s.now = now;
+    cr_assert_eq(run_with(name, &s), -1, "%s accepted", name);
+    cr_assert_str_eq(err.code, "saml_expired");
+    cr_assert_not(find_check(check)->ok, "%s did not fail", check);
+}
+
+Test(saml_response, conditions_not_on_or_after_is_checked_alone)
+{
+    expect_expired_at("conditions_expire_first", NOW + 100 + 60, "conditions_not_on_or_after");
+}
+
+Test(saml_response, confirmation_not_on_or_after_is_checked_alone)
+{
+    expect_expired_at("confirmation_expires_first", NOW + 100 + 60, "confirmation_not_on_or_after");
+    cr_assert(find_check("conditions_not_on_or_after")->ok);
+}
+
+Test(saml_response, replay_expiry_is_the_earliest_not_on_or_after)
+{
+    struct response_settings s = settings();
+    expect_accepted("conditions_expire_first", &s);
+    cr_assert_eq(res.not_on_or_after, NOW + 100);
+    expect_accepted("no_conditions_expiry", &s);
+    cr_assert_eq(res.not_on_or_after, NOW + 300);
+}
+
+Test(saml_response, refuses_without_bearer_confirmation)
+{
+    expect_refused("holder_of_key_only", "saml_recipient_mismatch");
+    cr_assert_not(find_check("subject_confirmation")->ok);
+}
+
+Test(saml_response, refuses_attribute_value_holding_elements)
+{
+    expect_refused("element_in_attribute", "saml_value_not_text");
+}
+
 Test(saml_response, custom_clock_skew_moves_the_edges)
 {
     struct response_settings s = settings();
