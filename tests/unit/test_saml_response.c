@@ -354,6 +354,16 @@ Test(saml_response, refuses_xslt_transform)
     expect_refused("xslt_transform", "saml_signature_transform");
 }
 
+Test(saml_response, refuses_c14n_with_comments_transform)
+{
+    expect_refused("c14n_with_comments_transform", "saml_signature_transform");
+}
+
+Test(saml_response, refuses_inclusive_c14n_transform)
+{
+    expect_refused("inclusive_c14n_transform", "saml_signature_transform");
+}
+
 Test(saml_response, refuses_rsa_sha1_by_default)
 {
     expect_refused("rsa_sha1", "saml_signature_algorithm");
