@@ -407,6 +407,22 @@ static int rv_conditions(struct rv *v)
     return rc ? -1 : 0;
 }
 
+/* The caller's pending-request store decides; never consulted once another
+ * check has failed (an anonymous caller must not make us query the store). */
+static int rv_irt_lookup(struct rv *v, const char *irt)
+{
+    if (v->failed)
+        return -1;
+    int known = v->s->request_pending(v->s->request_ctx, irt);
+    if (known < 0)
+        return rv_check(v, "in_response_to", 0, "store_unavailable", "a pending request",
+                        irt, "the pending-request store is unreachable");
+    if (known > 0)
+        v->in_response_to = util_xstrdup(irt);
+    return rv_check(v, "in_response_to", known > 0, "saml_in_response_to_mismatch",
+                    "a pending request", irt, NULL);
+}
+
 /* InResponseTo on the Response and on the bearer confirmation must agree and
  * match the request we sent; none at all means IdP-initiated. */
 static int rv_in_response_to(struct rv *v, const char *irt_scd)
@@ -419,6 +435,8 @@ static int rv_in_response_to(struct rv *v, const char *irt_scd)
         rc = rv_check(v, "in_response_to", 0, "saml_in_response_to_mismatch",
                       irt_resp, irt_scd, "InResponseTo differs between the Response and "
                       "its SubjectConfirmationData");
+    } else if (irt && v->s->request_pending) {
+        rc = rv_irt_lookup(v, irt);
     } else if (irt) {
         rc = rv_check(v, "in_response_to", want && strcmp(irt, want) == 0,
                       "saml_in_response_to_mismatch", want ? want : "(no request pending)",
@@ -450,8 +468,10 @@ static int rv_confirmation(struct rv *v, xmlNode *subject)
         free(m);
     }
     if (rv_check(v, "subject_confirmation", found, "saml_recipient_mismatch", CM_BEARER,
-                 found ? CM_BEARER : "(no bearer confirmation)", NULL) < 0)
-        return rv_in_response_to(v, NULL) | -1;
+                 found ? CM_BEARER : "(no bearer confirmation)", NULL) < 0) {
+        rv_in_response_to(v, NULL);
+        return -1;
+    }
     char *recipient = rv_attr(scd, "Recipient");
     rc |= rv_check(v, "recipient", recipient && strcmp(recipient, v->s->acs_url) == 0,
                    "saml_recipient_mismatch", v->s->acs_url, recipient ? recipient : "(none)",

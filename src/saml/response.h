@@ -27,6 +27,13 @@ struct response_settings {
     time_t now;                      /* 0: the real clock */
     int clock_skew;                  /* seconds; 0: default, <0: none */
     const char *request_id;          /* expected InResponseTo, or NULL */
+    /* Instead of request_id, the ACS may look the InResponseTo up in its
+     * pending-request store: return 1 pending (and consume it if it likes),
+     * 0 unknown, -1 store unreachable (-> store_unavailable). Called at most
+     * once, with the value from the verified assertion, and only when every
+     * check before it passed, so garbage never costs a store round trip. */
+    int (*request_pending)(void *ctx, const char *in_response_to);
+    void *request_ctx;
     int allow_idp_initiated;         /* accept responses without InResponseTo */
     int allow_sha1;                  /* accept RSA-SHA1 and SHA-1 digests */
     const char *email_attribute;     /* attribute Name to read the email from */

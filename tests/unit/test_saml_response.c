@@ -569,6 +569,52 @@ Test(saml_response, refuses_in_response_to_differing_between_response_and_confir
     expect_refused("irt_mismatch_between", "saml_in_response_to_mismatch");
 }
 
+static int pending_calls;
+
+static int fake_pending(void *ctx, const char *irt)
+{
+    pending_calls++;
+    return strcmp(irt, (const char *)ctx) == 0 ? 1 : 0;
+}
+
+static int store_down(void *ctx, const char *irt)
+{
+    (void)ctx;
+    (void)irt;
+    pending_calls++;
+    return -1;
+}
+
+Test(saml_response, looks_in_response_to_up_in_caller_store)
+{
+    struct response_settings s = settings();
+    s.request_id = NULL;
+    s.request_pending = fake_pending;
+    s.request_ctx = (void *)REQ;
+    pending_calls = 0;
+    expect_accepted("valid", &s);
+    cr_assert_str_eq(res.in_response_to, REQ);
+    cr_assert_eq(pending_calls, 1);
+    s.request_ctx = (void *)"_another";
+    cr_assert_eq(run_with("valid", &s), -1);
+    cr_assert_str_eq(err.code, "saml_in_response_to_mismatch");
+    s.request_pending = store_down;
+    cr_assert_eq(run_with("valid", &s), -1);
+    cr_assert_str_eq(err.code, "store_unavailable");
+}
+
+Test(saml_response, never_queries_store_for_a_refused_response)
+{
+    struct response_settings s = settings();
+    s.request_id = NULL;
+    s.request_pending = fake_pending;
+    s.request_ctx = (void *)REQ;
+    pending_calls = 0;
+    cr_assert_eq(run_with("digest_mismatch", &s), -1);
+    cr_assert_eq(run_with("wrong_audience", &s), -1);
+    cr_assert_eq(pending_calls, 0);
+}
+
 Test(saml_response, refuses_unsolicited_by_default)
 {
     expect_refused("unsolicited", "saml_unsolicited");
