@@ -3,7 +3,8 @@
  * form value (base64 layer included), anything else = the bytes are the
  * decoded XML. The IdP comes from SSOGATE_FUZZ_METADATA when set (use the
  * generator's metadata so its signed seeds verify and the fuzzer reaches the
- * content checks), else from the committed public test metadata.
+ * content checks), else from the committed public test metadata;
+ * SSOGATE_FUZZ_SP_KEY (the generator's sp.key) opens the decryption path.
  *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSSOGATE_FUZZ=ON
  *   build-fuzz/fuzz_saml_response -max_total_time=60 CORPUS_DIR */
 #include <stddef.h>
@@ -14,9 +15,11 @@
 #include "saml/idp.h"
 #include "saml/response.h"
 #include "saml/saml.h"
+#include "saml/spkey.h"
 #include "util/err.h"
 
 static struct idp *fuzz_idp;
+static struct spkey *fuzz_sp_key;   /* SSOGATE_FUZZ_SP_KEY, optional */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -33,6 +36,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "metadata: %s\n", e.msg);
         abort();
     }
+    const char *key = getenv("SSOGATE_FUZZ_SP_KEY");
+    if (key && !(fuzz_sp_key = spkey_new_from_file(key, &e))) {
+        fprintf(stderr, "SP key: %s\n", e.msg);
+        abort();
+    }
     return 0;
 }
 
@@ -47,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .request_id = "_req-4f1c2a",
         .allowed_domains = domains,
         .n_allowed_domains = 1,
+        .sp_key = fuzz_sp_key,
     };
     struct response_result r;
     struct err e;
