@@ -11,8 +11,8 @@ import time
 
 import lasso
 
-SP = "https://sp.example.test/saml/acme/metadata"
-ACS = "https://sp.example.test/saml/acme/acs"
+SP = os.environ.get("BENCH_SP", "https://sp.example.test/saml/acme/metadata")
+ACS = os.environ.get("BENCH_ACS", "https://sp.example.test/saml/acme/acs")
 SP_METADATA = """<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="%s">
  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"

@@ -1,7 +1,9 @@
 /* Benchmark, run by hand: validate the same SAMLResponse N times in one
  * process with one IdP object, as the ACS would. Compare with
  * bench_lasso_verify.py on the same fixtures.
- *   build/bench_saml_verify FIXTURES_DIR [N] [CASE] */
+ *   build/bench_saml_verify FIXTURES_DIR [N] [CASE]
+ * FIXTURES_DIR holds idp-metadata.xml and CASE.b64 (tests/saml/make_responses.py
+ * output). For another IdP's response: BENCH_SP, BENCH_ACS, BENCH_REAL_CLOCK=1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -38,9 +40,12 @@ int main(int argc, char **argv)
     free(path);
     if (!msg)
         return 1;
+    const char *sp = getenv("BENCH_SP"), *acs = getenv("BENCH_ACS");
     struct response_settings s = {
-        .idp = idp, .sp_entity_id = "https://sp.example.test/saml/acme/metadata",
-        .acs_url = "https://sp.example.test/saml/acme/acs", .now = 1893499200,
+        .idp = idp,
+        .sp_entity_id = sp ? sp : "https://sp.example.test/saml/acme/metadata",
+        .acs_url = acs ? acs : "https://sp.example.test/saml/acme/acs",
+        .now = getenv("BENCH_REAL_CLOCK") ? 0 : 1893499200,
         .request_id = "_req-4f1c2a", .allow_idp_initiated = 1,
     };
     struct response_result r;
