@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,4 +904,50 @@ Test(saml_cli, lasso_flag_refused, .init = setup, .fini = teardown)
     setenv("LASSO_FLAG", "x", 1);
     cr_assert_eq(saml_init(&e), -1);
     unsetenv("LASSO_FLAG");
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct worker {
+    char *ok_msg, *bad_msg;
+    size_t ok_len, bad_len;
+    int failures;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    struct response_settings s = settings();
+    for (int i = 0; i < 150; i++) {
+        struct response_result r;
+        struct err e;
+        if (response_validate(w->ok_msg, w->ok_len, &s, &r, &e) != 0 ||
+            strcmp(r.email, "alice@acme.test") != 0)
+            w->failures++;
+        response_result_free(&r);
+        if (response_validate(w->bad_msg, w->bad_len, &s, &r, &e) != -1 ||
+            strcmp(e.code, "saml_signature_invalid") != 0)
+            w->failures++;
+        response_result_free(&r);
+    }
+    return NULL;
+}
+
+Test(saml_response, validates_concurrently_with_one_shared_idp)
+{
+    /* The ACS runs one validation per worker thread over one IdP object. */
+    struct worker w[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].ok_msg = load("valid.b64", &w[i].ok_len);
+        w[i].bad_msg = load("digest_mismatch.b64", &w[i].bad_len);
+        cr_assert_eq(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].failures, 0, "thread %d: %d wrong results", i, w[i].failures);
+        free(w[i].ok_msg);
+        free(w[i].bad_msg);
+    }
 }
