@@ -301,7 +301,24 @@ static int rv_decrypt(struct rv *v)
                         "%s", de.msg);
     v->assertion = assertion;
     rv_check(v, "decrypt", 1, NULL, "decrypts with the SP key", "ok", NULL);
-    return rv_register_ids(v, assertion);
+    if (rv_register_ids(v, assertion) < 0)
+        return -1;
+    /* Anyone can encrypt to the SP's public key: the plaintext gets the
+     * same one-assertion rule as the document (no wrapped copies). */
+    int nested = 0;
+    for (xmlNode *n = assertion->children; n;) {
+        nested += rv_is(n, NS_SAML, "Assertion") || rv_is(n, NS_SAML, "EncryptedAssertion");
+        if (n->type == XML_ELEMENT_NODE && n->children) {
+            n = n->children;
+            continue;
+        }
+        while (n && n != assertion && !n->next)
+            n = n->parent;
+        n = (n == assertion || !n) ? NULL : n->next;
+    }
+    return rv_check(v, "assertion_count", nested == 0, "saml_assertion_count",
+                    "no assertion inside the decrypted one",
+                    nested ? "nested assertions" : "none", NULL);
 }
 
 /* ---- content checks ----------------------------------------------------- */
@@ -619,8 +636,12 @@ static int rv_structure(struct rv *v)
     rv_status(v);
     if (rv_assertion_count(v) < 0)
         return -1;
-    /* The Response signature first: decryption rewrites the tree it covers. */
-    rv_signature(v, v->response, "response_signature", &v->response_signed);
+    /* The Response signature first: decryption rewrites the tree it covers.
+     * A refused one stops here: no decryption work (or CBC oracle, Jager and
+     * Somorovsky 2011) for content whose signature failed. */
+    if (rv_signature(v, v->response, "response_signature", &v->response_signed) < 0 &&
+        rv_is(v->assertion, NS_SAML, "EncryptedAssertion"))
+        return -1;
     if (rv_is(v->assertion, NS_SAML, "EncryptedAssertion") && rv_decrypt(v) < 0)
         return -1;
     rv_signature(v, v->assertion, "assertion_signature", &v->assertion_signed);

@@ -534,6 +534,16 @@ def main(outdir):
     w("encrypted", make_response(encrypt_assertion(signed_assertion(k), sp)))
     w("encrypted_sibling_key", make_response(encrypt_assertion(signed_assertion(k), sp,
                                                                sibling_key=True)))
+    # anyone can encrypt to the SP: an unsigned evil assertion wrapping a
+    # genuine signed one, encrypted
+    evil_a = make_assertion(email="mallory@acme.test", aid="_a-evil")
+    evil_a.append(signed_assertion(k))
+    w("encrypted_wrapping", make_response(encrypt_assertion(evil_a, sp)))
+    # a Response signed by a key outside the metadata, its assertion encrypted:
+    # refused before any decryption work
+    r = make_response(encrypt_assertion(signed_assertion(k), sp))
+    sign(r, evil)
+    w("encrypted_bad_response_signature", r)
     w("encrypted_wrong_key", make_response(encrypt_assertion(signed_assertion(k), wrong_sp)))
     lasso_response(outdir, k)
 

@@ -795,6 +795,17 @@ Test(saml_response, refuses_assertion_encrypted_for_another_key)
     expect_refused("encrypted_wrong_key", "saml_decrypt_failed");
 }
 
+Test(saml_response, refuses_encrypted_assertion_wrapping_a_signed_one)
+{
+    expect_refused("encrypted_wrapping", "saml_assertion_count");
+}
+
+Test(saml_response, does_not_decrypt_under_a_refused_response_signature)
+{
+    expect_refused("encrypted_bad_response_signature", "saml_signature_invalid");
+    cr_assert_null(find_check("decrypt"), "decryption was attempted");
+}
+
 Test(saml_response, refuses_encrypted_assertion_without_sp_key)
 {
     struct response_settings s = settings();
