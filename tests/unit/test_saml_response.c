@@ -883,6 +883,9 @@ Test(saml_cli, usage_errors_exit_2, .init = setup, .fini = teardown)
     cr_assert_eq(cli("--bogus", fx("valid.b64"), out, sizeof out), 2);
     cr_assert_eq(cli("--now yesterday", fx("valid.b64"), out, sizeof out), 2);
     cr_assert_eq(cli("--clock-skew -5", fx("valid.b64"), out, sizeof out), 2);
+    cr_assert_eq(cli("--clock-skew 3601", fx("valid.b64"), out, sizeof out), 2);
+    cr_assert_eq(cli("--request-id " REQ " --clock-skew 3600", fx("valid.b64"), out, sizeof out), 0,
+                 "%s", out);
     cr_assert_eq(cli("", "", out, sizeof out), 2);
     cr_assert_eq(cli("", "/nonexistent/file", out, sizeof out), 2);
 }
@@ -961,4 +964,23 @@ Test(saml_response, validates_concurrently_with_one_shared_idp)
         free(w[i].ok_msg);
         free(w[i].bad_msg);
     }
+}
+
+Test(saml_cli, clock_skew_option_moves_the_expiry_edge, .init = setup, .fini = teardown)
+{
+    /* NotOnOrAfter is 12:05:00; with --clock-skew 0 12:04:59 passes, 12:05:00 not. */
+    const char *bin = getenv("SSOGATE_BIN");
+    char cmd[4096], out[65536];
+    const char *nows[] = {"2030-01-01T12:04:59Z", "2030-01-01T12:05:00Z"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s verify-response --idp-metadata %s --sp-entity-id %s --acs-url %s "
+                 "--request-id " REQ " --clock-skew 0 --now %s %s", bin, fx("idp-metadata.xml"),
+                 SP_ID, ACS, nows[i], fx("valid.b64"));
+        FILE *p = popen(cmd, "r");
+        size_t got = fread(out, 1, sizeof out - 1, p);
+        out[got] = '\0';
+        cr_assert_eq(WEXITSTATUS(pclose(p)), i, "%s: %s", nows[i], out);
+    }
+    cr_assert(strstr(out, "saml_expired"), "%s", out);
 }
