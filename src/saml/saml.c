@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <xmlsec/errors.h>
+#include <xmlsec/io.h>
 #include <xmlsec/parser.h>
 
 static int saml_ready;
@@ -90,6 +91,9 @@ int saml_init(struct err *e)
     xmlSetGenericErrorFunc(NULL, saml_xml_generic_error);
     xmlThrDefSetGenericErrorFunc(NULL, saml_xml_generic_error);
     xmlSecErrorsSetCallback(saml_xmlsec_error);
+    /* Nothing a signature or an encrypted element names by URI is ever
+     * fetched: with no IO callbacks xmlsec cannot open files or URLs. */
+    xmlSecIOCleanupCallbacks();
     /* xmlsec parses decrypted content with these; its default has NOENT. */
     xmlSecParserSetDefaultOptions(XML_PARSE_NONET | XML_PARSE_NOCDATA);
     saml_ready = 1;

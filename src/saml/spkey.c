@@ -126,6 +126,21 @@ static const char *const spkey_key_algs[] = {
     NULL,
 };
 
+/* CipherData holds exactly one CipherValue: a CipherReference would make
+ * xmlsec fetch the ciphertext from a URI. */
+static int spkey_cipher_value(xmlNode *parent)
+{
+    int n_cd, n_cv;
+    xmlNode *cd = spkey_child(parent, NS_XENC, "CipherData", &n_cd);
+    if (!cd || n_cd != 1)
+        return 0;
+    spkey_child(cd, NS_XENC, "CipherValue", &n_cv);
+    for (xmlNode *c = cd->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !spkey_is(c, NS_XENC, "CipherValue"))
+            return 0;
+    return n_cv == 1;
+}
+
 /* Put one EncryptedKey (inside KeyInfo already, or the sibling some IdPs
  * send) into EncryptedData/KeyInfo, where xmlsec looks for it; drop
  * RetrievalMethod so nothing else in the document is dereferenced. */
@@ -164,6 +179,17 @@ static int spkey_prepare(xmlNode *ea, xmlNode *ed, struct err *e)
     }
     if (!spkey_alg_in(ek, spkey_key_algs))
         return err_set(e, "saml_decrypt_failed", "the key transport algorithm is not allowed");
+    /* The SP has one key: the EncryptedKey's own KeyInfo (KeyName,
+     * RetrievalMethod, certificates) is not needed and not read. */
+    int n;
+    xmlNode *eki;
+    while ((eki = spkey_child(ek, NS_DS, "KeyInfo", &n))) {
+        xmlUnlinkNode(eki);
+        xmlFreeNode(eki);
+    }
+    if (!spkey_cipher_value(ek) || !spkey_cipher_value(ed))
+        return err_set(e, "saml_decrypt_failed",
+                       "CipherData must hold a CipherValue (CipherReference is not allowed)");
     return 0;
 }
 
@@ -189,6 +215,8 @@ int spkey_decrypt(const struct spkey *k, struct _xmlNode *ea,
         err_set(e, "internal_error", "cannot create the decryption context");
         goto done;
     }
+    ctx->keyInfoReadCtx.retrievalMethodCtx.enabledUris = xmlSecTransformUriTypeSameDocument;
+    ctx->transformCtx.enabledUris = xmlSecTransformUriTypeNone;
     if (xmlSecEncCtxDecrypt(ctx, ed) < 0 || !ctx->resultReplaced) {
         err_set(e, "saml_decrypt_failed", "the assertion does not decrypt with the SP key");
         goto done;

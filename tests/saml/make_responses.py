@@ -544,6 +544,20 @@ def main(outdir):
     r = make_response(encrypt_assertion(signed_assertion(k), sp))
     sign(r, evil)
     w("encrypted_bad_response_signature", r)
+    ea = encrypt_assertion(signed_assertion(k), sp)
+    cd = ea.find(q(XENC, "EncryptedData")).find(q(XENC, "CipherData"))
+    cd.remove(cd[0])
+    etree.SubElement(cd, q(XENC, "CipherReference")).set("URI", "file:///etc/passwd")
+    w("encrypted_cipher_reference", make_response(ea))
+    # the EncryptedKey names its key by KeyName and a RetrievalMethod to a URL:
+    # neither is needed nor followed
+    ea = encrypt_assertion(signed_assertion(k), sp)
+    ek = ea.find(".//" + q(XENC, "EncryptedKey"))
+    eki = etree.Element(q(DS, "KeyInfo"))
+    etree.SubElement(eki, q(DS, "KeyName")).text = "sp"
+    etree.SubElement(eki, q(DS, "RetrievalMethod")).set("URI", "http://127.0.0.1:9/key")
+    ek.insert(1, eki)
+    w("encrypted_key_keyinfo", make_response(ea))
     w("encrypted_wrong_key", make_response(encrypt_assertion(signed_assertion(k), wrong_sp)))
     lasso_response(outdir, k)
 

@@ -806,6 +806,18 @@ Test(saml_response, does_not_decrypt_under_a_refused_response_signature)
     cr_assert_null(find_check("decrypt"), "decryption was attempted");
 }
 
+Test(saml_response, refuses_cipher_reference)
+{
+    expect_refused("encrypted_cipher_reference", "saml_decrypt_failed");
+    cr_assert(strstr(err.msg, "CipherReference"), "%s", err.msg);
+}
+
+Test(saml_response, ignores_keyinfo_of_the_encrypted_key)
+{
+    struct response_settings s = settings();
+    expect_accepted("encrypted_key_keyinfo", &s);
+}
+
 Test(saml_response, refuses_encrypted_assertion_without_sp_key)
 {
     struct response_settings s = settings();
