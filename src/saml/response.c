@@ -743,6 +743,13 @@ int response_validate_xml(const char *xml, size_t len, const struct response_set
     struct rv v;
     rv_start(&v, s, out, e);
     int rc = rv_settings_ok(s, e);
+    size_t max = s && s->max_size ? s->max_size : RESPONSE_DEFAULT_MAX_SIZE;
+    if (rc == 0) {
+        char want[64], got[64];
+        snprintf(want, sizeof want, "<= %zu bytes decoded", max);
+        snprintf(got, sizeof got, "%zu bytes decoded", len);
+        rc = rv_check(&v, "size", len <= max, "saml_too_large", want, got, NULL);
+    }
     if (rc == 0)
         rc = rv_run_xml(&v, xml, len);
     rv_release(&v);
