@@ -71,6 +71,7 @@ static const struct err_def err_table[] = {
     {"saml_domain_not_allowed", 403, "The email's domain is not a verified domain of this organization."},
     {"saml_decrypt_failed", 401, "The encrypted assertion could not be decrypted."},
     {"saml_metadata_invalid", 400, "The identity provider metadata is not valid."},
+    {"saml_value_not_text", 400, "A NameID or attribute value holds markup instead of text."},
     /* organizations directory (org/) */
     {"invalid_role", 400, "The role is not one of owner, admin, member, viewer or a defined role."},
     {"invalid_setting", 400, "The setting is out of its allowed range."},
