@@ -8,7 +8,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gate/gate.h"
 #include "http/http.h"
+#include "org/domain.h"
+#include "org/org.h"
+#include "saml/saml.h"
+#include "session/token.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -61,6 +66,11 @@ static const struct http_route routes[] = {
     {"healthz", HTTP_GET, "/healthz", handle_healthz, 0, 0, RL_NONE},
     {"readyz", HTTP_GET, "/readyz", handle_readyz, 0, 0, RL_NONE},
     {"metrics", HTTP_GET, "/metrics", handle_metrics, 0, 0, RL_NONE},
+    {"auth", HTTP_GET, "/auth", gate_auth_nginx, 0, 0, RL_NONE},
+    {"auth_forward", HTTP_GET, "/auth/forward", gate_auth_forward, 0, 0, RL_NONE},
+    {"auth_envoy", HTTP_ANY, "/auth/envoy/*", gate_auth_envoy, ROUTE_PREFIX, 0, RL_NONE},
+    {"authz", HTTP_GET, "/v1/authz", gate_v1_authz, 0, 0, RL_NONE},
+    {"session", HTTP_GET, "/v1/session", gate_v1_session, 0, 0, RL_NONE},
     {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
 };
 
@@ -152,13 +162,18 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = 1;
+    int rc = 2;
     struct http_server *srv = NULL;
-    if (store_setup(&cfg, &e) < 0) {
+    struct keyring *ring = NULL;
+    /* Refuses a set LASSO_FLAG; must run before any worker thread exists. */
+    if (saml_init(&e) < 0 || !(ring = keyring_load(cfg.session_keys, &e)) || store_setup(&cfg, &e) < 0 ||
+        gate_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
-        rc = 2;
         goto done;
     }
+    org_configure(&cfg);
+    domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
+    rc = 1;
     srv = http_server_start(&cfg, routes, &e);
     if (!srv) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
@@ -172,7 +187,10 @@ int cli_serve(int argc, char **argv)
     log_msg(LOG_INFO, "stopped");
     rc = 0;
 done:
+    gate_shutdown();
     store_shutdown();
+    saml_shutdown();
+    keyring_free(ring);
     config_free(&cfg);
     return rc;
 }

@@ -73,6 +73,8 @@ struct http_req {
     void (*data_free)(void *);
 };
 
+static void request_count(struct http_req *r);
+
 /* ---- request accessors ---- */
 
 const char *http_method(const struct http_req *r) { return r->method; }
@@ -250,6 +252,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     add_standard_headers(r, resp);
+    request_count(r);
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
 }
@@ -551,12 +554,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
 }
 
-static void request_log(struct http_req *r)
+/* Counted when the answer is queued, so that a scrape right after a
+ * response already sees it. */
+static void request_count(struct http_req *r)
 {
     double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     metrics_observe(r->srv->metrics, r->route, r->status, ms);
     if (r->code)
         metrics_count_code(r->srv->metrics, r->code);
+}
+
+static void request_log(struct http_req *r)
+{
+    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     enum log_level lvl = r->status >= 500 ? LOG_ERROR : LOG_INFO;
     if (!log_enabled(lvl))
         return;
@@ -610,6 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
         if (!r->code)
             r->code = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request_timeout" : NULL;
+        request_count(r);
     }
     request_log(r);
     request_free(r);

@@ -23,7 +23,7 @@ static void write_conf(struct sg *s, const char *extra)
 {
     char *certs = ts_path(s->dir, "certs");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/certs/gen-dev-certs.sh %s >/dev/null", getenv("SSOGATE_SOURCE_DIR"), certs);
+    snprintf(cmd, sizeof cmd, "%s/certs/gen-dev-certs.sh %s >/dev/null", SSOGATE_SOURCE_DIR, certs);
     cr_assert_eq(system(cmd), 0, "gen-dev-certs.sh failed");
     char *text = util_xasprintf("[server]\nlisten = 127.0.0.1:%d\nbase_url = http://127.0.0.1:%d\n"
                                 "dev_plain_http = true\nshutdown_timeout_s = 5\n"
@@ -39,10 +39,15 @@ static void write_conf(struct sg *s, const char *extra)
 
 static const char *const *saved_env;
 
-void sg_restart_server(struct sg *s)
+const char *sg_bin(void)
 {
     const char *bin = getenv("SSOGATE_BIN");
-    cr_assert_not_null(bin, "SSOGATE_BIN is not set (run through ctest)");
+    return bin ? bin : SSOGATE_BINARY_DIR "/ssogate";
+}
+
+void sg_restart_server(struct sg *s)
+{
+    const char *bin = sg_bin();
     const char *argv[] = {bin, "serve", "-c", s->conf, NULL};
     s->pid = ts_spawn(argv, saved_env, s->log);
     cr_assert_gt(s->pid, 0, "cannot start %s: %s", bin, ts_last_error());

@@ -35,6 +35,9 @@ void sg_stop_server(struct sg *s);
 /* Stop both, remove the temp dir. */
 void sg_stop(struct sg *s);
 
+/* The ssogate binary under test ($SSOGATE_BIN, else the build dir's). */
+const char *sg_bin(void);
+
 /* One request; hdrs may be NULL; body NULL for none. */
 void sg_request(const struct sg *s, const char *method, const char *path, struct curl_slist *hdrs,
                 const char *body, struct sg_resp *out);

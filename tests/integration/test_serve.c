@@ -120,7 +120,7 @@ Test(serve, bad_config_refused_at_start_with_file_line_and_status_2)
 {
     char *bad = ts_path(sg.dir, "bad.conf");
     ts_write_file(bad, "[server]\nlisten = 127.0.0.1:1\nworkers = lots\n");
-    char *cmd = util_xasprintf("%s serve -c %s 2>&1", getenv("SSOGATE_BIN"), bad);
+    char *cmd = util_xasprintf("%s serve -c %s 2>&1", sg_bin(), bad);
     FILE *p = popen(cmd, "r");
     char out[512] = {0};
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -134,7 +134,7 @@ Test(serve, bad_config_refused_at_start_with_file_line_and_status_2)
 
 Test(serve, refuses_to_start_with_lasso_flag_set)
 {
-    char *cmd = util_xasprintf("LASSO_FLAG=no-verify-signature %s serve -c %s 2>&1", getenv("SSOGATE_BIN"), sg.conf);
+    char *cmd = util_xasprintf("LASSO_FLAG=no-verify-signature %s serve -c %s 2>&1", sg_bin(), sg.conf);
     FILE *p = popen(cmd, "r");
     char out[512] = {0};
     size_t n = fread(out, 1, sizeof out - 1, p);
