@@ -14,6 +14,7 @@
 #include "org/org.h"
 #include "session/session.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/url.h"
 #include "util/util.h"
 
@@ -56,6 +57,7 @@ int gate_init(const struct config *c, const struct keyring *k, struct err *e)
     if (c->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
         name += 7;
     snprintf(cookie_name, sizeof cookie_name, "%s", name);
+    tlcache_configure(c->session_cache_ttl_ms);
     (void)e;
     return 0;
 }
@@ -81,11 +83,23 @@ char *gate_cookie_clear(void)
 
 /* ---- credentials ---- */
 
+/* The session behind a token: the signature first (no Redis for a forged
+ * token), then this worker's cache (at most [session] cache_ttl_ms old,
+ * flushed on any revocation message), then Redis. */
 static int principal_from_session(const char *token, struct principal *p, struct err *e)
 {
-    struct session s;
-    if (session_load(ring, &limits, token, &s, e) < 0)
+    struct token t;
+    if (token_verify(ring, token, &t, e) < 0)
         return -1;
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "s:%s:%s", t.org, t.id_hash);
+    struct session s;
+    int64_t now = util_now_ms();
+    if (!tlcache_get(key, &s, sizeof s) || now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
+        if (session_load(ring, &limits, token, &s, e) < 0)
+            return -1;
+        tlcache_put(key, &s, sizeof s);
+    }
     snprintf(p->uid, sizeof p->uid, "%s", s.user_id);
     snprintf(p->email, sizeof p->email, "%s", s.email);
     snprintf(p->org_id, sizeof p->org_id, "%s", s.org);
@@ -325,46 +339,73 @@ struct verdict {
     char reason[64];
 };
 
+/* What the decision needs about (uid, org, workspace), flat so that it can
+ * live in the per-worker cache. */
+struct access {
+    int exists;               /* 0: no such org or workspace */
+    char ws_id[ORG_ID_MAX];
+    enum org_role org_role;
+    char ws_role[64];
+    char default_role[64];
+    char perms[512];
+    char ents[512];
+};
+
+static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "a:%s|%s|%s", uid, t->org, t->ws);
+    if (tlcache_get(key, a, sizeof *a))
+        return 0;
+    memset(a, 0, sizeof *a);
+    struct org_info org;
+    struct org_ws_access acc;
+    memset(&acc, 0, sizeof acc);
+    if (org_lookup(t->org, &org, e) == 0 && org_ws_access_load(org.id, t->ws, uid, &acc, e) == 0) {
+        a->exists = 1;
+        snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
+        a->org_role = acc.org_role;
+        snprintf(a->ws_role, sizeof a->ws_role, "%s", acc.ws_role);
+        snprintf(a->default_role, sizeof a->default_role, "%s", acc.default_role);
+        snprintf(a->perms, sizeof a->perms, "%s", acc.role_perms ? acc.role_perms : "");
+        snprintf(a->ents, sizeof a->ents, "%s", acc.entitlements ? acc.entitlements : "");
+        org_ws_access_clear(&acc);
+    } else if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") &&
+               strcmp(e->code, "workspace_not_found")) {
+        return -1; /* Redis trouble: never a guess */
+    }
+    tlcache_put(key, a, sizeof *a);
+    return 0;
+}
+
 static int decide(const struct principal *p, const struct target *t, struct verdict *v, struct err *e)
 {
     memset(v, 0, sizeof *v);
-    struct org_info org;
-    if (org_lookup(t->org, &org, e) < 0) {
-        if (!strcmp(e->code, "org_not_found")) {
-            v->res.allow = 0;
-            snprintf(v->reason, sizeof v->reason, "no_workspace_access");
-            return 0;
-        }
+    struct access a;
+    if (access_load(p->uid, t, &a, e) < 0)
         return -1;
-    }
-    struct org_ws_access acc;
-    memset(&acc, 0, sizeof acc);
-    if (org_ws_access_load(org.id, t->ws, p->uid, &acc, e) < 0) {
-        if (!strcmp(e->code, "not_found") || !strcmp(e->code, "org_not_found")) {
-            snprintf(v->reason, sizeof v->reason, "no_workspace_access");
-            return 0;
-        }
-        return -1;
+    if (!a.exists) {
+        snprintf(v->reason, sizeof v->reason, "no_workspace_access");
+        return 0;
     }
     const char *custom[64], *ents[64];
     struct authz_subject s = {
-        .org_role = (enum org_role)acc.org_role,
-        .workspace_role = acc.ws_role[0] ? acc.ws_role : NULL,
-        .default_role = acc.default_role[0] ? acc.default_role : NULL,
+        .org_role = a.org_role,
+        .workspace_role = a.ws_role[0] ? a.ws_role : NULL,
+        .default_role = a.default_role[0] ? a.default_role : NULL,
     };
-    s.ncustom = split_words(acc.role_perms, custom, 64);
+    s.ncustom = split_words(a.perms, custom, 64);
     s.custom_permissions = custom;
-    s.nentitlements = split_words(acc.entitlements, ents, 64);
+    s.nentitlements = split_words(a.ents, ents, 64);
     s.entitlements = ents;
     authz_decide(&s, t->permission, &v->res);
     snprintf(v->reason, sizeof v->reason, "%s", v->res.reason);
     snprintf(v->role, sizeof v->role, "%s", v->res.role);
-    snprintf(v->org_role, sizeof v->org_role, "%s", org_role_name(acc.org_role));
-    if (v->res.allow && !key_scope_allows(p, acc.ws_id, t->permission)) {
+    snprintf(v->org_role, sizeof v->org_role, "%s", org_role_name(a.org_role));
+    if (v->res.allow && !key_scope_allows(p, a.ws_id, t->permission)) {
         v->res.allow = 0;
         snprintf(v->reason, sizeof v->reason, "key_scope");
     }
-    org_ws_access_clear(&acc);
     return 0;
 }
 
@@ -394,7 +435,7 @@ static char *login_url(const struct original *o)
 }
 
 static void reply_unauthenticated(struct http_req *r, enum dialect d, const struct original *o,
-                                  const struct err *e)
+                                  const struct target *t, const struct err *e)
 {
     if (!strcmp(e->code, "store_unavailable") || !strcmp(e->code, "rate_limited")) {
         http_reply_err(r, e);
@@ -402,7 +443,7 @@ static void reply_unauthenticated(struct http_req *r, enum dialect d, const stru
     }
     http_log_code(r, "unauthorized");
     char *loc = login_url(o);
-    int html = wants_html(r, NULL);
+    int html = wants_html(r, t);
     switch (d) {
     case D_NGINX:
         /* nginx turns a 302 from auth_request into a 500: 401 + Location. */
@@ -444,11 +485,16 @@ static void forward_auth(struct http_req *r, enum dialect d)
     struct original o;
     original_request(r, d, &o);
     struct principal p;
+    struct target t;
     if (authenticate(r, &p, &e) < 0) {
-        reply_unauthenticated(r, d, &o, &e);
+        /* Credentials first: whatever the route, no valid session is "not
+         * signed in". The route only says whether a redirect is allowed. */
+        struct err ignored;
+        if (find_target(r, d, &o, &t, &ignored) < 0)
+            memset(&t, 0, sizeof t);
+        reply_unauthenticated(r, d, &o, &t, &e);
         return;
     }
-    struct target t;
     if (find_target(r, d, &o, &t, &e) < 0) {
         http_reply_error(r, !strcmp(e.code, "forbidden") ? "no_route" : e.code, e.msg);
         return;

@@ -200,6 +200,13 @@ int session_load(const struct keyring *k, const struct session_limits *lim, cons
     return 0;
 }
 
+/* Tell every instance's caches that sessions ended (SESSION_INVALIDATION_CHANNEL). */
+static void session_announce(const char *org)
+{
+    struct err e;
+    store_publish(SESSION_INVALIDATION_CHANNEL, org, strlen(org), &e);
+}
+
 int session_delete(const char *org, const char *id_hash, struct err *e)
 {
     char key[KEY_MAX];
@@ -208,6 +215,7 @@ int session_delete(const char *org, const char *id_hash, struct err *e)
     if (!r)
         return -1;
     store_reply_free(r);
+    session_announce(org);
     return 0;
 }
 
@@ -223,6 +231,7 @@ static long revoke_index(const char *org, const char *index_key, struct err *e)
     store_reply_free(r);
     if (n < 0)
         return err_set(e, "internal_error", "session revocation refused");
+    session_announce(org);
     return n;
 }
 

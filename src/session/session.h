@@ -10,6 +10,10 @@
 #include "session/token.h"
 #include "util/err.h"
 
+/* Redis pub/sub channel on which revocations and directory changes are
+ * announced; every instance flushes its per-worker caches on a message. */
+#define SESSION_INVALIDATION_CHANNEL "sg:inval"
+
 struct session {
     char id_hash[65];
     char org[TOKEN_ORG_MAX + 1];

@@ -65,7 +65,7 @@ void sg_start(struct sg *s, const char *extra_conf, const char *const *env)
     cr_assert_not_null(s->dir);
     s->conf = ts_path(s->dir, "ssogate.conf");
     s->log = ts_path(s->dir, "ssogate.log");
-    struct ts_redis_opts ro = {0};
+    struct ts_redis_opts ro = {.aof = 1}; /* as in production: data survives a restart */
     if (ts_redis_start(&s->redis, &ro) < 0)
         cr_assert_fail("redis-server: %s", ts_last_error());
     s->port = ts_free_port();
