@@ -229,6 +229,7 @@ done:
         pthread_join(inval, NULL);
     }
     gate_shutdown();
+    tlcache_free();
     store_shutdown();
     saml_shutdown();
     keyring_free(ring);
