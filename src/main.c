@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"org", cli_org, "create, list and show organizations"},
     {"domain", cli_domain, "add, verify, remove, list and re-check verified domains"},
     {"audit", cli_audit, "read an organization's audit log"},
+    {"keys", cli_keys, "session signing keys: list, stage, rotate, retire KID"},
     {"help", cmd_help, "this list"},
     {NULL, NULL, NULL},
 };
