@@ -764,6 +764,42 @@ int org_ws_member_set(const struct org_actor *a, const char *org_id, const char 
     return org_script_simple(lua_ws_member_set, org_id, a, 3, args, e);
 }
 
+static const char lua_outsider[] = LUA_ROLE_OK
+    "local email, id, role, uid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]\n"
+    "local deny = need_org('workspace.grant', email) if deny then return deny end\n"
+    "if redis.call('EXISTS', k('ws:' .. id)) == 0 then\n"
+    "  return fail('workspace.grant', email, 'workspace_not_found', 'No such workspace.') end\n"
+    "if not ws_role_ok(role) then return fail('workspace.grant', email, 'invalid_role', 'Unknown workspace role.') end\n"
+    "local cur = redis.call('HGET', k('email'), email)\n"
+    "if cur then uid = cur else\n"
+    "  redis.call('HSET', k('user:' .. uid), 'id', uid, 'email', email, 'kind', 'human', 'name', '', 'link', '',\n"
+    "    'created', NOW)\n"
+    "  redis.call('HSET', k('email'), email, uid)\n"
+    "end\n"
+    "redis.call('HSET', k('ws:' .. id .. ':members'), uid, role)\n"
+    "redis.call('SADD', k('user:' .. uid .. ':ws'), id)\n"
+    "if redis.call('HEXISTS', k('members'), uid) == 0 then redis.call('SADD', k('outsiders'), uid) end\n"
+    "audit('workspace.grant', email, 'ok', '', '', id .. '=' .. role)\n"
+    "return {'ok', uid}\n";
+
+int org_outsider_grant(const struct org_actor *a, const char *org_id, const char *email, const char *ws_id,
+                       const char *role, char uid[ORG_ID_MAX], struct err *e)
+{
+    char norm[ORG_EMAIL_MAX], newid[ORG_ID_MAX];
+    if (org_email_normalize(email, norm, sizeof norm, e) < 0)
+        return -1;
+    if (!role || !*role)
+        return err_set(e, "invalid_role", NULL);
+    org_new_id('u', newid);
+    const char *args[] = {norm, ws_id, role, newid};
+    struct store_reply *r = org_script(lua_outsider, org_id, a, 4, args, e);
+    if (!r)
+        return -1;
+    reply_copy(r, 1, uid, ORG_ID_MAX);
+    store_reply_free(r);
+    return 0;
+}
+
 /* An outsider whose last grant goes is removed from the org entirely. */
 static const char lua_ws_member_remove[] =
     "local id, uid = ARGV[6], ARGV[7]\n"

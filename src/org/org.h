@@ -107,6 +107,10 @@ int org_ws_set_default_role(const struct org_actor *a, const char *org_id, const
  * is no org member gets an outsider grant. */
 int org_ws_member_set(const struct org_actor *a, const char *org_id, const char *ws_id, const char *uid,
                       const char *role, struct err *e);
+/* Outsider: a person who is no org member, known by email, with a grant on
+ * one workspace. uid gets their (new or existing) id. */
+int org_outsider_grant(const struct org_actor *a, const char *org_id, const char *email, const char *ws_id,
+                       const char *role, char uid[ORG_ID_MAX], struct err *e);
 int org_ws_member_remove(const struct org_actor *a, const char *org_id, const char *ws_id,
                          const char *uid, struct err *e);
 /* Entitlements such as "model:gpt-4o:use" granted in a workspace. */
