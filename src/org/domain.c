@@ -146,12 +146,14 @@ static void ares_wait(ares_channel ch, struct txt_query *q, int64_t deadline)
 {
     while (!q->done && util_mono_ms() < deadline) {
         ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+        /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 by up to 31 places
+         * (undefined behaviour): test the bits as unsigned instead. */
+        unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
         struct pollfd pfd[ARES_GETSOCK_MAXNUM];
         int nfd = 0;
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-                               (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+            short ev = (short)(((bits >> i) & 1u ? POLLIN : 0) |
+                               ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
             if (ev)
                 pfd[nfd++] = (struct pollfd){.fd = socks[i], .events = ev};
         }
