@@ -23,6 +23,7 @@
 #define STORE_BACKOFF_MIN_MS 50
 #define STORE_MAX_SENTINELS 16
 #define STORE_HOST_MAX 256
+#define STORE_MAX_SCRIPTS 512 /* cached SHA-1s; scripts are a fixed set */
 
 struct store_addr {
     char host[STORE_HOST_MAX];
@@ -295,7 +296,7 @@ static struct timeval ms_to_tv(int ms)
 static void note_failure(const char *msg)
 {
     pthread_mutex_lock(&g_lock);
-    snprintf(g_last_error, sizeof g_last_error, "%s", msg);
+    snprintf(g_last_error, sizeof g_last_error, "%.255s", msg);
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -557,7 +558,7 @@ static redisContext *ctx_get(struct err *e)
     int64_t wait = atomic_load(&g_retry_at_ms) - util_mono_ms();
     if (wait > 0) {
         pthread_mutex_lock(&g_lock);
-        err_set(e, "store_unavailable", "Redis unreachable (%s); next attempt in %lld ms", g_last_error,
+        err_set(e, "store_unavailable", "Redis unreachable (%.300s); next attempt in %lld ms", g_last_error,
                 (long long)wait);
         pthread_mutex_unlock(&g_lock);
         return NULL;
@@ -678,6 +679,10 @@ static void script_sha(const char *script, char out[41])
         abort();
     }
     util_hex_encode(md, 20, out);
+    if (g_nscripts == STORE_MAX_SCRIPTS) { /* scripts built at run time: do not grow */
+        pthread_mutex_unlock(&g_script_lock);
+        return;
+    }
     if (g_nscripts == g_script_cap) {
         g_script_cap = g_script_cap ? g_script_cap * 2 : 16;
         g_scripts = util_xrealloc(g_scripts, g_script_cap * sizeof *g_scripts);
@@ -699,6 +704,41 @@ static void script_cache_clear(void)
     pthread_mutex_unlock(&g_script_lock);
 }
 
+/* The part of a key Redis Cluster hashes: the text between the first '{'
+ * and the next '}' when non-empty, else the whole key. */
+static void key_hash_part(const char *key, size_t len, const char **part, size_t *plen)
+{
+    const char *open = memchr(key, '{', len);
+    const char *close = open ? memchr(open + 1, '}', (size_t)(key + len - open - 1)) : NULL;
+    if (close && close > open + 1) {
+        *part = open + 1;
+        *plen = (size_t)(close - open - 1);
+    } else {
+        *part = key;
+        *plen = len;
+    }
+}
+
+/* docs/keys.md rule 1: a script's keys share one hash tag, so the script is
+ * atomic on one Redis and runs in one slot of a Cluster. Checked on every
+ * call, because a violation works on one Redis and fails only later. */
+static int check_one_slot(int nkeys, const char **keys, const size_t *lens, struct err *e)
+{
+    const char *p0 = NULL, *p = NULL;
+    size_t l0 = 0, l = 0;
+    for (int i = 0; i < nkeys; i++) {
+        key_hash_part(keys[i], lens ? lens[i] : strlen(keys[i]), &p, &l);
+        if (i == 0) {
+            p0 = p;
+            l0 = l;
+        } else if (l != l0 || memcmp(p, p0, l) != 0) {
+            return err_set(e, "internal_error", "BUG: script keys span hash tags ('%.*s' and '%.*s')",
+                           (int)(l0 > 80 ? 80 : l0), p0, (int)(l > 80 ? 80 : l), p);
+        }
+    }
+    return 0;
+}
+
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen)
 {
@@ -709,6 +749,8 @@ struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int
         err_set(e, "internal_error", "store_eval: bad arguments");
         return NULL;
     }
+    if (check_one_slot(nkeys, args, argslen, e) < 0)
+        return NULL;
     char sha[41], nk[16];
     script_sha(script, sha);
     snprintf(nk, sizeof nk, "%d", nkeys);
@@ -925,4 +967,172 @@ void store_shutdown(void)
     atomic_fetch_add(&g_generation, 1);
     script_cache_clear();
     config_clear();
+}
+
+/* ---- pub/sub ----------------------------------------------------------- */
+
+/* A subscriber has its own connection: a subscribed connection can run no
+ * other command, so it is never a worker's. Messages published while it is
+ * disconnected are lost, which is why store_sub_next reports the gap. */
+struct store_sub {
+    redisContext *c;
+    char **channels;
+    int nchannels;
+    int backoff_ms;
+    int64_t retry_at_ms;
+};
+
+static int sub_subscribe(struct store_sub *s, struct err *e)
+{
+    const char **argv = util_xmalloc(sizeof *argv * (size_t)(s->nchannels + 1));
+    argv[0] = "SUBSCRIBE";
+    for (int i = 0; i < s->nchannels; i++)
+        argv[i + 1] = s->channels[i];
+    int rc = 0;
+    if (redisAppendCommandArgv(s->c, s->nchannels + 1, argv, NULL) != REDIS_OK)
+        rc = err_set(e, "store_unavailable", "Redis SUBSCRIBE: %s", s->c->errstr);
+    /* One confirmation per channel. */
+    for (int i = 0; rc == 0 && i < s->nchannels; i++) {
+        void *r = NULL;
+        errno = 0;
+        if (redisGetReply(s->c, &r) != REDIS_OK) {
+            describe_io_error(s->c, errno, "SUBSCRIBE", e);
+            rc = -1;
+        } else if (((redisReply *)r)->type != REDIS_REPLY_ARRAY) {
+            rc = err_set(e, "store_unavailable", "Redis SUBSCRIBE refused: %.200s",
+                         ((redisReply *)r)->str ? ((redisReply *)r)->str : "unexpected reply");
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+    free(argv);
+    return rc;
+}
+
+static int sub_connect(struct store_sub *s, struct err *e)
+{
+    if (util_mono_ms() < s->retry_at_ms)
+        return err_set(e, "store_unavailable", "Redis subscriber: waiting before reconnecting");
+    s->c = g.nsentinels ? connect_sentinel(e) : connect_direct(e);
+    if (s->c && sub_subscribe(s, e) == 0) {
+        s->backoff_ms = 0;
+        s->retry_at_ms = 0;
+        return 0;
+    }
+    if (s->c)
+        redisFree(s->c);
+    s->c = NULL;
+    atomic_fetch_add(&st_errors, 1);
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : STORE_BACKOFF_MIN_MS;
+    if (s->backoff_ms > g.max_backoff_ms)
+        s->backoff_ms = g.max_backoff_ms;
+    s->retry_at_ms = util_mono_ms() + s->backoff_ms;
+    return -1;
+}
+
+struct store_sub *store_sub_new(const char *const *channels, int n, struct err *e)
+{
+    if (!g.initialized || n < 1 || !channels) {
+        err_set(e, "internal_error", "store_sub_new: store not initialized or no channels");
+        return NULL;
+    }
+    struct store_sub *s = util_xcalloc(1, sizeof *s);
+    s->channels = util_xcalloc((size_t)n, sizeof *s->channels);
+    for (int i = 0; i < n; i++)
+        s->channels[i] = util_xstrdup(channels[i]);
+    s->nchannels = n;
+    struct err scratch;
+    sub_connect(s, e ? e : &scratch); /* a failure here is retried by next */
+    return s;
+}
+
+/* A message reply: ["message", channel, payload]. */
+static int sub_take(redisReply *r, char **channel, char **msg, size_t *msglen)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "message") != 0 || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return 0;
+    *channel = util_xstrndup(r->element[1]->str, r->element[1]->len);
+    *msg = util_xstrndup(r->element[2]->str, r->element[2]->len);
+    if (msglen)
+        *msglen = r->element[2]->len;
+    return 1;
+}
+
+static int sub_fail(struct store_sub *s, struct err *e)
+{
+    describe_io_error(s->c, errno, "subscriber", e);
+    atomic_fetch_add(&st_errors, 1);
+    redisFree(s->c);
+    s->c = NULL;
+    return -1;
+}
+
+int store_sub_next(struct store_sub *s, int timeout_ms, char **channel, char **msg, size_t *msglen,
+                   struct err *e)
+{
+    struct err scratch;
+    if (!e)
+        e = &scratch;
+    int64_t deadline = util_mono_ms() + timeout_ms;
+    if (!s->c) {
+        /* Disconnected: wait out the backoff (within the timeout) rather
+         * than make the caller spin. */
+        int64_t wait = (s->retry_at_ms < deadline ? s->retry_at_ms : deadline) - util_mono_ms();
+        if (wait > 0)
+            poll(NULL, 0, (int)wait);
+        if (sub_connect(s, e) < 0)
+            return -1;
+    }
+    for (;;) {
+        void *r = NULL;
+        /* Replies already read into the buffer first: poll cannot see them. */
+        if (redisReaderGetReply(s->c->reader, &r) != REDIS_OK)
+            return sub_fail(s, e);
+        if (!r) {
+            int64_t left = deadline - util_mono_ms();
+            struct pollfd p = {.fd = s->c->fd, .events = POLLIN};
+            int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+            if (n == 0)
+                return 0;
+            if (n < 0 && errno == EINTR)
+                continue;
+            errno = 0;
+            if (n < 0 || redisGetReply(s->c, &r) != REDIS_OK)
+                return sub_fail(s, e);
+        }
+        int got = sub_take(r, channel, msg, msglen);
+        freeReplyObject(r);
+        if (got)
+            return 1;
+    }
+}
+
+void store_sub_free(struct store_sub *s)
+{
+    if (!s)
+        return;
+    if (s->c)
+        redisFree(s->c);
+    for (int i = 0; i < s->nchannels; i++)
+        free(s->channels[i]);
+    free(s->channels);
+    free(s);
+}
+
+long long store_publish(const char *channel, const void *msg, size_t len, struct err *e)
+{
+    const char *argv[] = {"PUBLISH", channel, msg};
+    const size_t argvlen[] = {7, strlen(channel), len};
+    struct store_reply *r = store_cmd(e, 3, argv, argvlen);
+    if (!r)
+        return -1;
+    long long n = -1;
+    if (store_reply_type(r) == STORE_INTEGER)
+        n = store_reply_int(r);
+    else
+        err_set(e, "store_error", "Redis PUBLISH refused: %.200s", store_reply_str(r, NULL));
+    store_reply_free(r);
+    return n;
 }

@@ -11,9 +11,11 @@
 #include "util/err.h"
 
 struct store_config {
-    const char *url;              /* redis://[:password@]host:port[/db] or unix:///path */
-    const char *password;         /* overrides the URL's password when set */
-    const char *sentinels;        /* "host:port,host:port" or NULL: no Sentinel */
+    const char *url;              /* redis://[:password@]host:port[/db] or unix:///path;
+                                   * the password is percent-decoded (%40 for '@').
+                                   * With sentinels: optional, gives only password and db */
+    const char *password;         /* overrides the URL's password when set ("" = unset) */
+    const char *sentinels;        /* "host:port,host:port" or NULL/"": no Sentinel */
     const char *master_name;      /* Sentinel master name */
     const char *sentinel_password;
     int connect_timeout_ms;
@@ -32,25 +34,39 @@ enum store_type {
 
 struct store_reply;
 
-/* Process-wide set-up; copies cfg. Does not connect. */
+/* Process-wide set-up; copies cfg. Does not connect. Refuses a malformed URL,
+ * sentinel list or timeout with config_invalid. Call before worker threads
+ * start (the settings are then read without locks). Ignores SIGPIPE if it
+ * was at its default (hiredis writes with write(2)). */
 int store_init(const struct store_config *cfg, struct err *e);
 /* Closes the calling thread's connection (call at worker thread exit) */
 void store_thread_close(void);
+/* Closes the calling thread's connection and forgets the settings; other
+ * threads drop theirs on their next call (close them first). */
 void store_shutdown(void);
 
 /* Run one command on the calling thread's connection, connecting (or asking
  * the sentinels for the master) first when needed. On a connection error or
  * timeout the connection is dropped, e gets store_unavailable (503) and NULL
  * is returned. A Redis error reply (-ERR ...) is returned as a STORE_ERROR
- * reply, not as a failure: the caller decides. */
+ * reply, not as a failure: the caller decides. Exceptions, which mean the
+ * server cannot serve us rather than that the command is wrong: READONLY,
+ * MASTERDOWN, LOADING and NOAUTH replies drop the connection and give NULL +
+ * store_unavailable. A failed command is never re-sent. After a failed
+ * connection attempt, calls fail at once (store_unavailable) until the
+ * backoff (50 ms doubling to reconnect_max_backoff_ms, process-wide) ends.
+ * argvlen NULL: the arguments are NUL-terminated strings. e may be NULL. */
 struct store_reply *store_cmd(struct err *e, int argc, const char **argv, const size_t *argvlen);
 /* Convenience: NUL-terminated string arguments, list ends with NULL. */
 struct store_reply *store_cmdl(struct err *e, const char *arg0, ...) __attribute__((sentinel));
 /* EVALSHA with EVAL fallback (NOSCRIPT). script is the Lua source; its SHA-1
- * is computed once and cached. */
+ * is computed once and cached. args holds the nkeys keys, then the nargs
+ * arguments. Keys of different hash tags (docs/keys.md) are refused with
+ * internal_error before anything is sent. */
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen);
 
+/* Accessors accept NULL (NIL, NULL, 0) and wrong types (NULL / 0). */
 enum store_type store_reply_type(const struct store_reply *r);
 /* String, status and error replies: the bytes (NUL-terminated) and length. */
 const char *store_reply_str(const struct store_reply *r, size_t *len);
@@ -61,13 +77,32 @@ void store_reply_free(struct store_reply *r);                     /* NULL ok */
 
 /* PING on the calling thread's connection: 0 when Redis answers. */
 int store_ping(struct err *e);
-/* CONFIG GET maxmemory-policy; fills out (e.g. "noeviction"). */
+/* CONFIG GET maxmemory-policy; fills out (e.g. "noeviction"). An error
+ * reply (CONFIG renamed or denied) gives -1 with store_error. */
 int store_maxmemory_policy(char *out, size_t n, struct err *e);
+
+/* Pub/sub for cache invalidation. A subscriber owns a dedicated connection
+ * (a subscribed connection runs no other command), found like the workers'
+ * (URL or Sentinel), and is used by one thread. Messages published while it
+ * is disconnected are lost: treat a -1 from store_sub_next as "flush what
+ * you cached", then keep calling it; it reconnects and resubscribes itself
+ * (with the same backoff as the workers). */
+struct store_sub;
+/* Subscribes to n channels; connects at once, or later in store_sub_next. */
+struct store_sub *store_sub_new(const char *const *channels, int n, struct err *e);
+/* Waits up to timeout_ms for one message: 1 with *channel and *msg (malloc'd,
+ * NUL-terminated; *msglen when not NULL), 0 on timeout, -1 with e
+ * (store_unavailable) when disconnected. */
+int store_sub_next(struct store_sub *s, int timeout_ms, char **channel, char **msg, size_t *msglen,
+                   struct err *e);
+void store_sub_free(struct store_sub *s);                         /* NULL ok */
+/* PUBLISH on the calling thread's connection: receivers, or -1 with e. */
+long long store_publish(const char *channel, const void *msg, size_t len, struct err *e);
 
 struct store_stats {
     uint64_t commands;
     uint64_t errors;       /* connection errors and timeouts */
-    uint64_t reconnects;   /* successful (re)connections after the first */
+    uint64_t reconnects;   /* successful (re)connections after a thread's first */
     uint64_t failovers;    /* master address changes seen through Sentinel */
 };
 void store_stats(struct store_stats *out);

@@ -56,6 +56,9 @@ static int redis_spawn(struct ts_redis *r)
     argv[n++] = o->aof ? "yes" : "no";
     argv[n++] = "--maxmemory-policy";
     argv[n++] = "noeviction";
+    /* Replicas sync at once instead of after the default 5 s wait. */
+    argv[n++] = "--repl-diskless-sync-delay";
+    argv[n++] = "0";
     if (o->password) {
         argv[n++] = "--requirepass";
         argv[n++] = o->password;
@@ -155,31 +158,51 @@ void ts_redis_free(struct ts_redis *r)
     memset(r, 0, sizeof *r);
 }
 
-static char *sentinel_conf(const struct ts_redis *s, const char *master_name, int master_port, int quorum,
-                           int down_after_ms, int failover_timeout_ms)
+static char *sentinel_conf(const struct ts_redis *s, const struct ts_sentinel_opts *o)
 {
-    char *conf = NULL;
-    int rc = asprintf(&conf,
-                      "port %d\n"
-                      "bind 127.0.0.1\n"
-                      "daemonize no\n"
-                      "logfile \"\"\n"
-                      "dir %s\n"
-                      "sentinel resolve-hostnames no\n"
-                      "sentinel monitor %s 127.0.0.1 %d %d\n"
-                      "sentinel down-after-milliseconds %s %d\n"
-                      "sentinel failover-timeout %s %d\n"
-                      "sentinel parallel-syncs %s 1\n",
-                      s->port, s->dir, master_name, master_port, quorum, master_name, down_after_ms,
-                      master_name, failover_timeout_ms, master_name);
-    return rc < 0 ? NULL : conf;
+    const char *m = o->master_name ? o->master_name : "m";
+    char *conf = NULL, *auth = NULL, *pass = NULL;
+    if (o->master_password) {
+        if (asprintf(&auth, "sentinel auth-pass %s %s\n", m, o->master_password) < 0)
+            auth = NULL;
+    } else {
+        auth = strdup("");
+    }
+    if (o->password) {
+        if (asprintf(&pass, "requirepass %s\n", o->password) < 0)
+            pass = NULL;
+    } else {
+        pass = strdup("");
+    }
+    if (!auth || !pass)
+        goto done;
+    if (asprintf(&conf,
+                 "port %d\n"
+                 "bind 127.0.0.1\n"
+                 "daemonize no\n"
+                 "logfile \"\"\n"
+                 "dir %s\n"
+                 "sentinel resolve-hostnames no\n"
+                 "sentinel monitor %s 127.0.0.1 %d %d\n"
+                 "sentinel down-after-milliseconds %s %d\n"
+                 "sentinel failover-timeout %s %d\n"
+                 "sentinel parallel-syncs %s 1\n"
+                 "%s%s",
+                 s->port, s->dir, m, o->master_port, o->quorum ? o->quorum : 2, m,
+                 o->down_after_ms ? o->down_after_ms : 1000, m,
+                 o->failover_timeout_ms ? o->failover_timeout_ms : 5000, m, auth, pass) < 0)
+        conf = NULL;
+done:
+    free(auth);
+    free(pass);
+    return conf;
 }
 
-int ts_sentinel_start(struct ts_redis *s, const char *parent_dir, const char *master_name,
-                      int master_port, int quorum, int down_after_ms, int failover_timeout_ms)
+int ts_sentinel_start_opts(struct ts_redis *s, const char *parent_dir, const struct ts_sentinel_opts *o)
 {
     memset(s, 0, sizeof *s);
     s->opts.tcp = 1;
+    s->opts.password = o->password; /* for ts_redis_cli; must outlive s */
     s->port = ts_free_port();
     if (s->port <= 0)
         return -1;
@@ -191,7 +214,7 @@ int ts_sentinel_start(struct ts_redis *s, const char *parent_dir, const char *ma
     s->owns_dir = 0; /* inside parent_dir, which the caller removes */
     s->log = ts_path(s->dir, "sentinel.log");
     char *path = ts_path(s->dir, "sentinel.conf");
-    char *conf = sentinel_conf(s, master_name, master_port, quorum, down_after_ms, failover_timeout_ms);
+    char *conf = sentinel_conf(s, o);
     int rc = -1;
     if (!path || !conf || ts_write_file(path, conf) < 0)
         goto done;
@@ -206,6 +229,19 @@ done:
     free(conf);
     free(path);
     return rc;
+}
+
+int ts_sentinel_start(struct ts_redis *s, const char *parent_dir, const char *master_name,
+                      int master_port, int quorum, int down_after_ms, int failover_timeout_ms)
+{
+    struct ts_sentinel_opts o = {
+        .master_name = master_name,
+        .master_port = master_port,
+        .quorum = quorum,
+        .down_after_ms = down_after_ms,
+        .failover_timeout_ms = failover_timeout_ms,
+    };
+    return ts_sentinel_start_opts(s, parent_dir, &o);
 }
 
 char *ts_redis_cli(const struct ts_redis *r, const char *const args[])

@@ -49,6 +49,19 @@ void ts_redis_free(struct ts_redis *r);
 int ts_sentinel_start(struct ts_redis *s, const char *parent_dir, const char *master_name,
                       int master_port, int quorum, int down_after_ms, int failover_timeout_ms);
 
+struct ts_sentinel_opts {
+    const char *master_name;     /* NULL: "m" */
+    int master_port;             /* the monitored master on 127.0.0.1 */
+    int quorum;                  /* 0: 2 */
+    int down_after_ms;           /* 0: 1000 */
+    int failover_timeout_ms;     /* 0: 5000 */
+    const char *master_password; /* "sentinel auth-pass" for master and replicas, or NULL */
+    const char *password;        /* the sentinel's own requirepass, or NULL */
+};
+/* The same with every setting; s->opts.password is the sentinel's password
+ * (so ts_redis_cli authenticates). */
+int ts_sentinel_start_opts(struct ts_redis *s, const char *parent_dir, const struct ts_sentinel_opts *o);
+
 /* Run one command against a server with redis-cli and return its stdout
  * (malloc'd, trailing newline removed), or NULL. For checks from outside
  * the code under test. args: NULL-terminated. */

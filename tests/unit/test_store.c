@@ -71,6 +71,7 @@ static void expect_str(struct store_reply *r, const char *want)
 }
 
 TestSuite(store, .fini = teardown, .timeout = 60);
+TestSuite(store_support, .fini = teardown, .timeout = 60);
 
 Test(store, basic_commands_over_unix_socket)
 {
@@ -628,4 +629,100 @@ Test(store_support, kill_escalates_to_sigkill)
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     cr_assert_lt(ts_now_ms() - t0, 1000);
     cr_assert_eq(ts_alive(pid), 0);
+}
+
+Test(store, pubsub_delivers_messages_and_resubscribes_after_a_restart)
+{
+    start_unix();
+    init_store(srv.url);
+    const char *channels[] = {"sg:inv:a", "sg:inv:b"};
+    struct err e;
+    err_clear(&e);
+    struct store_sub *sub = store_sub_new(channels, 2, &e);
+    cr_assert_not_null(sub);
+    char *ch = NULL, *msg = NULL;
+    size_t len = 0;
+    long long t0 = ts_now_ms();
+    cr_assert_eq(store_sub_next(sub, 100, &ch, &msg, &len, &e), 0, "timeout expected");
+    cr_assert_geq(ts_now_ms() - t0, 90);
+    cr_assert_eq(store_publish("sg:inv:b", "org o_1\0x", 9, &e), 1, "%s", e.msg);
+    cr_assert_eq(store_publish("sg:inv:a", "two", 3, &e), 1, "%s", e.msg);
+    cr_assert_eq(store_publish("sg:other", "ignored", 7, &e), 0);
+    cr_assert_eq(store_sub_next(sub, 1000, &ch, &msg, &len, &e), 1, "%s", e.msg);
+    cr_assert_str_eq(ch, "sg:inv:b");
+    cr_assert_eq(len, 9);
+    cr_assert_eq(memcmp(msg, "org o_1\0x", 9), 0);
+    free(ch);
+    free(msg);
+    cr_assert_eq(store_sub_next(sub, 1000, &ch, &msg, &len, &e), 1, "%s", e.msg);
+    cr_assert_str_eq(ch, "sg:inv:a");
+    cr_assert_str_eq(msg, "two");
+    free(ch);
+    free(msg);
+
+    ts_redis_kill(&srv);
+    cr_assert_eq(store_sub_next(sub, 500, &ch, &msg, &len, &e), -1, "the gap must be reported");
+    cr_assert_str_eq(e.code, "store_unavailable");
+    cr_assert_eq(ts_redis_restart(&srv), 0, "%s", ts_last_error());
+    /* Keep calling: it reconnects and resubscribes by itself. */
+    int got = 0;
+    t0 = ts_now_ms();
+    while (!got && ts_now_ms() - t0 < 5000) {
+        store_publish("sg:inv:a", "after", 5, NULL);
+        got = store_sub_next(sub, 50, &ch, &msg, &len, NULL) == 1;
+    }
+    cr_assert(got, "no message after the restart");
+    cr_assert_str_eq(msg, "after");
+    free(ch);
+    free(msg);
+    store_sub_free(sub);
+}
+
+Test(store, eval_refuses_keys_of_two_hash_tags)
+{
+    start_unix();
+    init_store(srv.url);
+    const char *same[] = {"sg:{o:o_1}:a", "sg:{o:o_1}:b", "x"};
+    struct err e;
+    struct store_reply *r = store_eval(&e, "return #KEYS", 2, 1, same, NULL);
+    cr_assert_not_null(r, "%s", e.msg);
+    cr_assert_eq(store_reply_int(r), 2);
+    store_reply_free(r);
+    static const char *const bad[][2] = {
+        {"sg:{o:o_1}:a", "sg:{o:o_2}:a"},
+        {"sg:{o:o_1}:a", "sg:slug:acme"},
+        {"sg:slug:acme", "sg:domain:acme.com"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err_clear(&e);
+        cr_assert_null(store_eval(&e, "return #KEYS", 2, 0, (const char **)bad[i], NULL));
+        cr_assert_str_eq(e.code, "internal_error");
+        cr_assert(strstr(e.msg, "hash tags") != NULL, "%s", e.msg);
+    }
+    /* One global key alone is fine; "{}" is no tag, like in Redis. */
+    const char *one[] = {"sg:slug:acme"};
+    r = store_eval(&e, "return 1", 1, 0, one, NULL);
+    cr_assert_not_null(r, "%s", e.msg);
+    store_reply_free(r);
+}
+
+Test(store_support, aof_redis_keeps_data_across_a_restart)
+{
+    struct ts_redis_opts o = {.aof = 1};
+    cr_assert_eq(ts_redis_start(&srv, &o), 0, "%s", ts_last_error());
+    init_store(srv.url);
+    store_reply_free(must("SET", "durable", "yes", NULL));
+    ts_redis_stop(&srv); /* SIGTERM: Redis fsyncs the AOF on shutdown */
+    cr_assert_eq(ts_redis_restart(&srv), 0, "%s", ts_last_error());
+    struct err e;
+    struct store_reply *r = NULL;
+    long long t0 = ts_now_ms();
+    while (!r && ts_now_ms() - t0 < 3000) {
+        r = store_cmdl(&e, "GET", "durable", (const char *)NULL);
+        if (!r)
+            ts_sleep_ms(20);
+    }
+    cr_assert_not_null(r, "%s", e.msg);
+    cr_assert_str_eq(store_reply_str(r, NULL), "yes");
+    store_reply_free(r);
 }
