@@ -70,6 +70,8 @@ int apikey_create(const struct org_actor *a, const char *org_id, const char *kin
     int is_ws = kind && strcmp(kind, "workspace") == 0;
     if (!kind || (!is_ws && strcmp(kind, "org") != 0) || (is_ws && (!ws_id || !*ws_id)))
         return err_set(e, "bad_request", "kind is 'org' or 'workspace' (with a workspace).");
+    if ((is_ws && !org_id_valid('w', ws_id)) || !org_id_valid('u', principal_uid))
+        return err_set(e, is_ws && !org_id_valid('w', ws_id) ? "workspace_not_found" : "member_not_found", NULL);
     if (!scopes_valid(scopes))
         return err_set(e, "bad_request", "scopes are space-separated permission strings.");
     if (expires_s < 0 || (name && strlen(name) > 128))
@@ -120,6 +122,8 @@ static const char lua_key_revoke[] =
 
 int apikey_revoke(const struct org_actor *a, const char *org_id, const char *prefix, struct err *e)
 {
+    if (!prefix || strlen(prefix) != APIKEY_PREFIX_LEN || strspn(prefix, "0123456789abcdef") != APIKEY_PREFIX_LEN)
+        return err_set(e, "apikey_not_found", NULL);
     const char *args[] = {prefix};
     struct store_reply *r = org_script(lua_key_revoke, org_id, a, 1, args, e);
     store_reply_free(r);

@@ -64,6 +64,19 @@ int org_slug_valid(const char *slug)
     return 1;
 }
 
+int org_id_valid(char kind, const char *id)
+{
+    if (!id || id[0] != kind || id[1] != '_' || strlen(id) != 22)
+        return 0;
+    return strspn(id + 2, "0123456789abcdef") == 20;
+}
+
+#define NEED_ID(kind, id, code)                                                                    \
+    do {                                                                                           \
+        if (!org_id_valid(kind, id))                                                               \
+            return err_set(e, code, NULL);                                                         \
+    } while (0)
+
 int org_email_normalize(const char *in, char *out, size_t n, struct err *e)
 {
     size_t len = in ? strlen(in) : 0;
@@ -384,6 +397,8 @@ int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e)
     if (!slug_or_id || !*slug_or_id || strlen(slug_or_id) >= ORG_ID_MAX)
         return err_set(e, "org_not_found", NULL);
     if (strncmp(slug_or_id, "o_", 2) == 0) {
+        if (!org_id_valid('o', slug_or_id))
+            return err_set(e, "org_not_found", NULL);
         snprintf(id, sizeof id, "%s", slug_or_id);
     } else {
         if (!org_slug_valid(slug_or_id))
@@ -569,6 +584,7 @@ static const char lua_member_role[] =
 int org_member_set_role(const struct org_actor *a, const char *org_id, const char *uid, enum org_role role,
                         struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     if (role == ORG_ROLE_NONE)
         return err_set(e, "invalid_role", NULL);
     const char *args[] = {uid, org_role_name(role)};
@@ -603,12 +619,14 @@ static const char lua_member_remove[] =
 
 int org_member_remove(const struct org_actor *a, const char *org_id, const char *uid, struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     const char *args[] = {uid};
     return org_script_simple(lua_member_remove, org_id, a, 1, args, e);
 }
 
 int org_member_get(const char *org_id, const char *uid, struct org_member *out, struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     char *ukey = util_xasprintf("sg:{o:%s}:user:%s", org_id, uid);
     char *mkey = util_xasprintf("sg:{o:%s}:members", org_id);
     struct store_reply *u = store_cmdl(e, "HGETALL", ukey, NULL);
@@ -712,6 +730,7 @@ static const char lua_ws_delete[] =
 
 int org_ws_delete(const struct org_actor *a, const char *org_id, const char *ws_id, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     const char *args[] = {ws_id};
     return org_script_simple(lua_ws_delete, org_id, a, 1, args, e);
 }
@@ -736,6 +755,7 @@ static const char lua_ws_default[] = LUA_ROLE_OK
 int org_ws_set_default_role(const struct org_actor *a, const char *org_id, const char *ws_id,
                             const char *role, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     const char *args[] = {ws_id, role ? role : ""};
     return org_script_simple(lua_ws_default, org_id, a, 2, args, e);
 }
@@ -758,6 +778,8 @@ static const char lua_ws_member_set[] = LUA_ROLE_OK
 int org_ws_member_set(const struct org_actor *a, const char *org_id, const char *ws_id, const char *uid,
                       const char *role, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
+    NEED_ID('u', uid, "member_not_found");
     if (!role || !*role)
         return err_set(e, "invalid_role", NULL);
     const char *args[] = {ws_id, uid, role};
@@ -785,6 +807,7 @@ static const char lua_outsider[] = LUA_ROLE_OK
 int org_outsider_grant(const struct org_actor *a, const char *org_id, const char *email, const char *ws_id,
                        const char *role, char uid[ORG_ID_MAX], struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     char norm[ORG_EMAIL_MAX], newid[ORG_ID_MAX];
     if (org_email_normalize(email, norm, sizeof norm, e) < 0)
         return -1;
@@ -821,6 +844,8 @@ static const char lua_ws_member_remove[] =
 int org_ws_member_remove(const struct org_actor *a, const char *org_id, const char *ws_id,
                          const char *uid, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
+    NEED_ID('u', uid, "member_not_found");
     const char *args[] = {ws_id, uid};
     return org_script_simple(lua_ws_member_remove, org_id, a, 2, args, e);
 }
@@ -850,6 +875,7 @@ static int perm_valid(const char *p)
 int org_ws_entitlement_set(const struct org_actor *a, const char *org_id, const char *ws_id,
                            const char *perm, int on, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     if (!perm || !perm_valid(perm))
         return err_set(e, "bad_request", "Permissions are words of a-z, 0-9, '.', '_', '-' joined by ':'.");
     const char *args[] = {ws_id, perm, on ? "1" : "0"};

@@ -68,6 +68,9 @@ int org_invitation_ttl_s(void);
 const char *org_base_url(void);
 
 int org_slug_valid(const char *slug);
+/* An id of ours: kind ('o', 'u', 'w') '_' and 20 lower-case hex. Ids from
+ * outside (API paths) are checked before they reach a key name. */
+int org_id_valid(char kind, const char *id);
 /* Lower case, one '@', a plausible domain; out gets the normalized form. */
 int org_email_normalize(const char *in, char *out, size_t n, struct err *e);
 

@@ -597,3 +597,27 @@ Test(org, audit_records_changes_and_signins_and_pages_newest_first)
     REFUSED(audit_read(acme.id, NULL, 0, &page, next, e), "bad_request");
 }
 
+
+Test(org, ids_from_outside_never_reach_a_key_name_unchecked)
+{
+    struct org_info acme;
+    char owner[ORG_ID_MAX], ws[ORG_ID_MAX];
+    ts_org_make("acme", "o@acme.test", &acme, owner);
+    OK(org_ws_create(&ts_org_operator, acme.id, "lab", NULL, ws, e));
+    char *crafted = util_xasprintf("%s:ws", owner); /* would name the owner's workspace set */
+    char *before = ts_org_snapshot();
+    REFUSED(org_member_set_role(&ts_org_operator, acme.id, crafted, ORG_ROLE_ADMIN, e), "member_not_found");
+    REFUSED(org_ws_member_set(&ts_org_operator, acme.id, ws, crafted, "viewer", e), "member_not_found");
+    REFUSED(org_ws_member_set(&ts_org_operator, acme.id, "w_../x", owner, "viewer", e), "workspace_not_found");
+    REFUSED(org_member_remove(&ts_org_operator, acme.id, "", e), "member_not_found");
+    REFUSED(apikey_revoke(&ts_org_operator, acme.id, "zz}{", e), "apikey_not_found");
+    struct org_info x;
+    REFUSED(org_lookup("o_}x", &x, e), "org_not_found");
+    char *after = ts_org_snapshot();
+    cr_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    free(crafted);
+    cr_assert(org_id_valid('u', owner));
+    cr_assert(!org_id_valid('w', owner));
+}
