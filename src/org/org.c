@@ -961,3 +961,107 @@ void org_ws_access_clear(struct org_ws_access *x)
     free(x->entitlements);
     x->role_perms = x->entitlements = NULL;
 }
+
+/* ---- listings ----------------------------------------------------------- */
+
+static const char lua_members[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local function add(uid, role)\n"
+    "  local u = redis.call('HMGET', k('user:' .. uid), 'email', 'kind', 'name', 'link')\n"
+    "  table.insert(out, {uid, u[1] or '', u[2] or '', u[3] or '', role, (u[4] and u[4] ~= '') and '1' or '0'})\n"
+    "end\n"
+    "local m = redis.call('HGETALL', k('members'))\n"
+    "for i = 1, #m, 2 do add(m[i], m[i + 1]) end\n"
+    "for _, uid in ipairs(redis.call('SMEMBERS', k('outsiders'))) do add(uid, '') end\n"
+    "return out\n";
+
+static const char *elem_str(const struct store_reply *r, size_t i)
+{
+    const char *s = i < store_reply_len(r) ? store_reply_str(store_reply_elem(r, i), NULL) : NULL;
+    return s ? s : "";
+}
+
+int org_members_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_members, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *m = store_reply_elem(r, i);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b}", "id", elem_str(m, 0), "email",
+                                             elem_str(m, 1), "kind", elem_str(m, 2), "name", elem_str(m, 3),
+                                             "role", *elem_str(m, 4) ? elem_str(m, 4) : NULL, "linked",
+                                             strcmp(elem_str(m, 5), "1") == 0));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}
+
+static const char lua_workspaces[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local ws = redis.call('HGETALL', k('ws'))\n"
+    "for i = 1, #ws, 2 do\n"
+    "  local id = ws[i + 1]\n"
+    "  local h = redis.call('HMGET', k('ws:' .. id), 'slug', 'name', 'default_role')\n"
+    "  table.insert(out, {id, h[1] or '', h[2] or '', h[3] or '', redis.call('HGETALL', k('ws:' .. id .. ':members')),\n"
+    "    redis.call('SMEMBERS', k('ws:' .. id .. ':ent'))})\n"
+    "end\n"
+    "return out\n";
+
+int org_workspaces_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_workspaces, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *w = store_reply_elem(r, i);
+        json_t *members = json_object(), *ent = json_array();
+        const struct store_reply *mr = store_reply_elem(w, 4), *er = store_reply_elem(w, 5);
+        for (size_t j = 0; j + 1 < store_reply_len(mr); j += 2)
+            json_object_set_new(members, elem_str(mr, j), json_string(elem_str(mr, j + 1)));
+        for (size_t j = 0; j < store_reply_len(er); j++)
+            json_array_append_new(ent, json_string(elem_str(er, j)));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:o, s:o}", "id", elem_str(w, 0), "slug",
+                                             elem_str(w, 1), "name", elem_str(w, 2), "default_role",
+                                             *elem_str(w, 3) ? elem_str(w, 3) : NULL, "members", members,
+                                             "entitlements", ent));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}
+
+static const char lua_roles[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local r = redis.call('HGETALL', k('roles'))\n"
+    "for i = 1, #r, 2 do table.insert(out, {r[i], r[i + 1]}) end\n"
+    "return out\n";
+
+int org_roles_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_roles, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *x = store_reply_elem(r, i);
+        json_t *perms = json_array();
+        char *copy = util_xstrdup(elem_str(x, 1));
+        for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            json_array_append_new(perms, json_string(t));
+        free(copy);
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "name", elem_str(x, 0), "permissions", perms));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}

@@ -6,6 +6,7 @@
 #ifndef SSOGATE_ORG_ORG_H
 #define SSOGATE_ORG_ORG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/config.h"
@@ -136,6 +137,14 @@ struct org_ws_access {
 int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
                        struct err *e);
 void org_ws_access_clear(struct org_ws_access *x);
+
+/* Listings for the admin API and the CLI (JSON arrays, new references):
+ * members and outsiders [{id, email, kind, name, role, linked}], workspaces
+ * [{id, slug, name, default_role, members: {uid: role}, entitlements: [..]}],
+ * custom roles [{name, permissions: [..]}]. */
+int org_members_json(const char *org_id, json_t **out, struct err *e);
+int org_workspaces_json(const char *org_id, json_t **out, struct err *e);
+int org_roles_json(const char *org_id, json_t **out, struct err *e);
 
 /* For the org/ modules: run one of their Lua scripts on org_id's keys.
  * ARGV starts with now_ms, audit cap, actor label, actor uid, operator flag
