@@ -50,6 +50,7 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
     }
     const char *slug = http_param(r, "org");
     struct err le;
+    err_clear(&le);
     if (!slug || org_lookup(slug, &c->org, &le) < 0 || strcmp(c->org.id, c->key.org_id) != 0) {
         if (slug && le.code && strcmp(le.code, "store_unavailable") == 0)
             return reply_err(r, &le), -1;
