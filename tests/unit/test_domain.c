@@ -320,3 +320,18 @@ Test(domain, a_dangling_domain_claim_is_ignored_and_taken_over)
     OK(domain_org_for_email("x@acme.test", org, e));
     cr_assert_str_eq(org, acme.id);
 }
+
+Test(domain, one_instance_per_round_rechecks_and_the_thread_stops_promptly)
+{
+    struct org_info acme;
+    ts_org_make("acme", "o@acme.test", &acme, NULL);
+    struct err e;
+    err_clear(&e);
+    cr_assert_eq(domain_recheck_round(60, &e), 1, "%s", e.msg);
+    cr_assert_eq(domain_recheck_round(60, &e), 0, "a second instance in the same round does nothing");
+    cr_assert_eq(domain_recheck_thread_start(3600, &e), 0, "%s", e.msg);
+    long long t0 = ts_now_ms();
+    domain_recheck_thread_stop();
+    cr_assert_lt(ts_now_ms() - t0, 1000);
+    cr_assert_lt(domain_recheck_thread_start(1, &e), 0);
+}
