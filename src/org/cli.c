@@ -47,7 +47,6 @@ static int cli_setup(const char *path, struct config *cfg)
         return 2;
     }
     org_configure(cfg);
-    domain_configure(cfg->dns_resolvers, cfg->dns_timeout_ms, cfg->dns_recheck_grace);
     struct store_config sc = {
         .url = cfg->redis_url,
         .password = cfg->redis_password[0] ? cfg->redis_password : NULL,

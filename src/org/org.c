@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "org/apikey.h"
+#include "org/domain.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -25,6 +26,7 @@ void org_configure(const struct config *cfg)
     lim.audit_max = cfg->org_audit_max_entries;
     lim.invitation_ttl_s = cfg->org_invitation_ttl_s;
     snprintf(base_url, sizeof base_url, "%s", cfg->base_url);
+    domain_configure(cfg->dns_resolvers, cfg->dns_timeout_ms, cfg->dns_recheck_grace);
 }
 
 const char *org_base_url(void) { return base_url; }

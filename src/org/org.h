@@ -60,8 +60,9 @@ struct org_member {
     enum org_role role;    /* NONE for an outsider */
 };
 
-/* Take the instance bounds, audit cap and invitation TTL from the config.
- * Without it, built-in defaults apply (tests). */
+/* Take the instance bounds, audit cap, invitation TTL, base_url and the
+ * [dns] settings (domain_configure) from the config. Call once at start,
+ * before threads; without it, built-in defaults apply (tests). */
 void org_configure(const struct config *cfg);
 int org_instance_max_session_s(void);
 int org_instance_idle_timeout_s(void);

@@ -371,3 +371,38 @@ Test(admin, workspaces_roles_entitlements_domains_invitations_keys_and_audit)
     expect(acme_key, "GET", "/v1/orgs/acme/audit?cursor=zzz", NULL, 400, "bad_request");
     expect(acme_key, "DELETE", "/v1/orgs/acme/workspaces/lab", NULL, 204, NULL);
 }
+
+Test(admin, every_route_is_described_in_openapi)
+{
+    char path[512];
+    const char *src = getenv("SSOGATE_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/docs/openapi.yaml", src ? src : SSOGATE_SOURCE_DIR);
+    size_t len;
+    char *doc = util_read_file(path, 1 << 20, &len);
+    cr_assert_not_null(doc, "%s", path);
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } methods[] = {{HTTP_GET, "get"}, {HTTP_POST, "post"}, {HTTP_PUT, "put"}, {HTTP_PATCH, "patch"},
+                   {HTTP_DELETE, "delete"}};
+    for (const struct http_route *rt = admin_routes; rt->name; rt++) {
+        char key[300];
+        snprintf(key, sizeof key, "\n  %s:\n", rt->path);
+        const char *at = strstr(doc, key);
+        cr_expect_not_null(at, "%s is not in docs/openapi.yaml", rt->path);
+        if (!at)
+            continue;
+        const char *end = strstr(at + strlen(key), "\n  /");
+        if (!end)
+            end = strstr(at + strlen(key), "\ncomponents:");
+        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+            if (!(rt->methods & methods[i].bit))
+                continue;
+            char m[32];
+            snprintf(m, sizeof m, "\n    %s:", methods[i].name);
+            const char *found = strstr(at, m);
+            cr_expect(found && found < end, "%s %s is not described", methods[i].name, rt->path);
+        }
+    }
+    free(doc);
+}
