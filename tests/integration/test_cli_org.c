@@ -12,6 +12,7 @@
 
 #include "org/apikey.h"
 #include "store/store.h"
+#include "ts_dnsmasq.h"
 #include "ts_orgfix.h"
 #include "util/util.h"
 
@@ -203,4 +204,45 @@ Test(cli_org, list_show_domains_and_audit)
     json_decref(j);
     free(out);
     free(cursor);
+}
+
+Test(cli_org, domain_verify_through_dns)
+{
+    struct ts_dnsmasq dns;
+    cr_assert_eq(ts_dnsmasq_start(&dns), 0, "dnsmasq: %s", ts_last_error());
+    setenv("SSOGATE_DNS_RESOLVERS", dns.resolvers, 1);
+    char *out;
+    const char *c1[] = {"org", "create", "acme", "--owner", "boss@acme.test", NULL};
+    cr_assert_eq(run(&out, c1), 0);
+    free(out);
+    const char *c2[] = {"domain", "add", "acme", "acme.test", NULL};
+    cr_assert_eq(run(&out, c2), 0, "%s", out);
+    json_t *j = parse(out);
+    char *rec = util_xasprintf("%s,%s", json_string_value(json_object_get(j, "txt_name")),
+                               json_string_value(json_object_get(j, "txt_value")));
+    json_decref(j);
+    free(out);
+    const char *c3[] = {"domain", "verify", "acme", "acme.test", NULL};
+    cr_assert_eq(run(&out, c3), 1, "%s", out);
+    j = parse(out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "error")), "dns_record_missing");
+    json_decref(j);
+    free(out);
+    const char *txt[] = {rec, NULL};
+    cr_assert_eq(ts_dnsmasq_set(&dns, txt), 0, "%s", ts_last_error());
+    cr_assert_eq(run(&out, c3), 0, "%s", out);
+    j = parse(out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "verified");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "method")), "dns");
+    json_decref(j);
+    free(out);
+    const char *c4[] = {"domain", "recheck", NULL};
+    cr_assert_eq(run(&out, c4), 0, "%s", out);
+    j = parse(out);
+    cr_assert_eq(json_integer_value(json_object_get(j, "checked")), 1, "%s", out);
+    json_decref(j);
+    free(out);
+    free(rec);
+    unsetenv("SSOGATE_DNS_RESOLVERS");
+    ts_dnsmasq_free(&dns);
 }
