@@ -178,6 +178,14 @@ static void h_org_patch(struct http_req *r)
     finish(r, &c, rc, 200, rc == 0 ? org_json(&c.org) : NULL);
 }
 
+static void h_org_delete(struct http_req *r)
+{
+    struct actx c;
+    if (admin_begin_or_reply(r, &c, 1) < 0)
+        return;
+    finish(r, &c, org_delete(&c.actor, c.org.id, &c.e), 204, NULL);
+}
+
 /* ---- members ------------------------------------------------------------ */
 
 static void h_members_list(struct http_req *r)
@@ -614,6 +622,7 @@ static void h_audit(struct http_req *r)
 const struct http_route admin_routes[] = {
     R("admin.org.get", HTTP_GET, "/v1/orgs/{org}", h_org_get),
     R("admin.org.patch", HTTP_PATCH, "/v1/orgs/{org}", h_org_patch),
+    R("admin.org.delete", HTTP_DELETE, "/v1/orgs/{org}", h_org_delete),
     R("admin.members.list", HTTP_GET, "/v1/orgs/{org}/members", h_members_list),
     R("admin.members.add", HTTP_POST, "/v1/orgs/{org}/members", h_member_add),
     R("admin.member.get", HTTP_GET, "/v1/orgs/{org}/members/{uid}", h_member_get),

@@ -74,12 +74,12 @@ static void cli_teardown(struct config *cfg)
 /* Parsed options shared by the commands. */
 struct opts {
     const char *config, *owner, *name, *cursor;
-    int verified, subdomains, limit;
+    int verified, subdomains, limit, yes;
     char **pos;
     int npos;
 };
 
-enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR };
+enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR, OPT_YES };
 
 /* -1 on a usage error (printed). */
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
@@ -89,6 +89,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         {"name", required_argument, NULL, OPT_NAME}, {"verified", no_argument, NULL, OPT_VERIFIED},
         {"include-subdomains", no_argument, NULL, OPT_SUBDOMAINS},
         {"limit", required_argument, NULL, OPT_LIMIT}, {"cursor", required_argument, NULL, OPT_CURSOR},
+        {"yes", no_argument, NULL, OPT_YES},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -105,6 +106,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         case OPT_VERIFIED: o->verified = 1; break;
         case OPT_SUBDOMAINS: o->subdomains = 1; break;
         case OPT_CURSOR: o->cursor = optarg; break;
+        case OPT_YES: o->yes = 1; break;
         case OPT_LIMIT:
             o->limit = (int)strtol(optarg, &end, 10);
             if (*end || o->limit < 1 || o->limit > 1000) {
@@ -134,7 +136,8 @@ static json_t *org_json(const struct org_info *i)
 static const char org_usage[] =
     "usage: ssogate org create SLUG --owner EMAIL [--name NAME] [-c FILE]\n"
     "       ssogate org list [-c FILE]\n"
-    "       ssogate org show SLUG [-c FILE]\n";
+    "       ssogate org show SLUG [-c FILE]\n"
+    "       ssogate org delete SLUG --yes [-c FILE]\n";
 
 static int org_cmd_create(const struct opts *o)
 {
@@ -172,6 +175,17 @@ static int org_cmd_list(void)
     return 0;
 }
 
+static int org_cmd_delete(const char *slug)
+{
+    struct org_info info;
+    struct err e;
+    err_clear(&e);
+    if (org_lookup(slug, &info, &e) < 0 || org_delete(&cli_actor, info.id, &e) < 0)
+        return fail_json(&e);
+    print_json(json_pack("{s:s, s:s}", "org", info.slug, "status", "deleted"));
+    return 0;
+}
+
 static int org_cmd_show(const char *slug)
 {
     struct org_info info;
@@ -187,7 +201,7 @@ static char *slug_slot;
 
 static int is_known_option(const char *a)
 {
-    static const char *const known[] = {"-c", "--config", "-h", "--help", "--owner", "--name", NULL};
+    static const char *const known[] = {"-c", "--config", "-h", "--help", "--owner", "--name", "--yes", NULL};
     for (const char *const *k = known; *k; k++) {
         size_t n = strlen(*k);
         if (strncmp(a, *k, n) == 0 && (a[n] == '\0' || a[n] == '='))
@@ -210,7 +224,7 @@ int cli_org(int argc, char **argv)
     char **rest = argv + 1;
     int nrest = argc - 1;
     char *shifted[argc + 1];
-    if ((!strcmp(sub, "create") || !strcmp(sub, "show")) && argc >= 3 && !is_known_option(argv[2])) {
+    if ((!strcmp(sub, "create") || !strcmp(sub, "show") || !strcmp(sub, "delete")) && argc >= 3 && !is_known_option(argv[2])) {
         slug = argv[2];
         shifted[0] = argv[1];
         for (int i = 3; i <= argc; i++)
@@ -230,7 +244,7 @@ int cli_org(int argc, char **argv)
         }
     }
     int ok = (!strcmp(sub, "create") && o.npos == 1 && o.owner) || (!strcmp(sub, "list") && o.npos == 0) ||
-             (!strcmp(sub, "show") && o.npos == 1);
+             (!strcmp(sub, "show") && o.npos == 1) || (!strcmp(sub, "delete") && o.npos == 1 && o.yes);
     if (!ok) {
         fputs(org_usage, stderr);
         return 2;
@@ -243,6 +257,8 @@ int cli_org(int argc, char **argv)
         rc = org_cmd_create(&o);
     else if (!strcmp(sub, "list"))
         rc = org_cmd_list();
+    else if (!strcmp(sub, "delete"))
+        rc = org_cmd_delete(o.pos[0]);
     else
         rc = org_cmd_show(o.pos[0]);
     cli_teardown(&cfg);

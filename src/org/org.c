@@ -358,6 +358,56 @@ done:
     return rc;
 }
 
+/* Every key of the org is reachable from its indexes; the script deletes
+ * them all and returns what the global claims need: the slug, the verified
+ * domains and the key prefixes. */
+static const char lua_org_delete[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "if actor_rank() < 4 then return fail('org.delete', '', 'owner_required', 'Only an owner may delete the org.') end\n"
+    "local slug = redis.call('HGET', k('org'), 'slug')\n"
+    "local del = {k('org'), k('members'), k('email'), k('idp'), k('outsiders'), k('ws'), k('roles'), k('domains'),\n"
+    "  k('keys'), k('inv_email'), k('audit')}\n"
+    "local users = {}\n"
+    "for _, uid in ipairs(redis.call('HKEYS', k('members'))) do users[uid] = true end\n"
+    "for _, uid in ipairs(redis.call('HVALS', k('email'))) do users[uid] = true end\n"
+    "for _, uid in ipairs(redis.call('SMEMBERS', k('outsiders'))) do users[uid] = true end\n"
+    "for uid in pairs(users) do table.insert(del, k('user:' .. uid)) table.insert(del, k('user:' .. uid .. ':ws')) end\n"
+    "for _, id in ipairs(redis.call('HVALS', k('ws'))) do\n"
+    "  table.insert(del, k('ws:' .. id)) table.insert(del, k('ws:' .. id .. ':members'))\n"
+    "  table.insert(del, k('ws:' .. id .. ':ent')) end\n"
+    "for _, th in ipairs(redis.call('HVALS', k('inv_email'))) do table.insert(del, k('inv:' .. th)) end\n"
+    "local verified = {}\n"
+    "for _, d in ipairs(redis.call('SMEMBERS', k('domains'))) do\n"
+    "  if redis.call('HGET', k('domain:' .. d), 'status') == 'verified' then table.insert(verified, d) end\n"
+    "  table.insert(del, k('domain:' .. d)) end\n"
+    "local prefixes = redis.call('SMEMBERS', k('keys'))\n"
+    "for _, kp in ipairs(prefixes) do table.insert(del, k('key:' .. kp)) end\n"
+    "for i = 1, #del, 500 do redis.call('DEL', unpack(del, i, math.min(i + 499, #del))) end\n"
+    "return {'ok', slug, verified, prefixes}\n";
+
+int org_delete(const struct org_actor *a, const char *org_id, struct err *e)
+{
+    if (!org_id_valid('o', org_id))
+        return err_set(e, "org_not_found", NULL);
+    struct store_reply *r = org_script(lua_org_delete, org_id, a, 0, NULL, e);
+    if (!r)
+        return -1;
+    char *key = util_xasprintf("sg:slug:%s", store_reply_str(store_reply_elem(r, 1), NULL));
+    org_global_release(key, org_id);
+    free(key);
+    for (int list = 2; list <= 3; list++) {
+        const struct store_reply *v = store_reply_elem(r, (size_t)list);
+        for (size_t i = 0; i < store_reply_len(v); i++) {
+            key = util_xasprintf(list == 2 ? "sg:domain:%s" : "sg:apikey:%s",
+                                 store_reply_str(store_reply_elem(v, i), NULL));
+            org_global_release(key, org_id);
+            free(key);
+        }
+    }
+    store_reply_free(r);
+    return 0;
+}
+
 /* Value of field name in a flat HGETALL reply. */
 const char *org_reply_field(const struct store_reply *r, const char *name)
 {

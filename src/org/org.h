@@ -85,6 +85,10 @@ int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e);
 /* Slugs of all orgs, sorted; *slugs is a NULL-terminated malloc'd array. */
 int org_list(char ***slugs, size_t *n, struct err *e);
 void org_strv_free(char **v);
+/* Delete the org and everything in it (owners and the operator only): the
+ * org's keys in one script, then its global claims (slug, verified domains,
+ * key prefixes) are released. Sessions are the session layer's to revoke. */
+int org_delete(const struct org_actor *a, const char *org_id, struct err *e);
 int org_settings_update(const struct org_actor *a, const char *org_id, const struct org_settings *s,
                         struct err *e);
 

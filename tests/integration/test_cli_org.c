@@ -115,6 +115,8 @@ static const struct {
     {"verify a domain never added", {"domain", "verify", "taken", "other.test"}, 1, "domain_not_found"},
     {"--verified on verify", {"domain", "verify", "taken", "x.test", "--verified"}, 2, NULL},
     {"audit limit 0", {"audit", "taken", "--limit", "0"}, 2, NULL},
+    {"delete without --yes", {"org", "delete", "taken"}, 2, NULL},
+    {"delete unknown org", {"org", "delete", "nope", "--yes"}, 1, "org_not_found"},
     {"missing config file", {"org", "list", "-c", "/nonexistent/ssogate.conf"}, 2, NULL},
 };
 
@@ -204,6 +206,12 @@ Test(cli_org, list_show_domains_and_audit)
     json_decref(j);
     free(out);
     free(cursor);
+    const char *c8[] = {"org", "delete", "acme", "--yes", NULL};
+    cr_assert_eq(run(&out, c8), 0, "%s", out);
+    free(out);
+    const char *c9[] = {"org", "show", "acme", NULL};
+    cr_assert_eq(run(&out, c9), 1, "%s", out);
+    free(out);
 }
 
 Test(cli_org, domain_verify_through_dns)

@@ -138,6 +138,7 @@ Test(admin, another_orgs_key_gets_404_on_every_route)
     } rows[] = {
         {"GET", "/v1/orgs/acme", NULL},
         {"PATCH", "/v1/orgs/acme", "{\"domain_capture\": true}"},
+        {"DELETE", "/v1/orgs/acme", NULL},
         {"GET", "/v1/orgs/acme/members", NULL},
         {"POST", "/v1/orgs/acme/members", "{\"email\": \"x@acme.test\", \"role\": \"admin\"}"},
         {"GET", "/v1/orgs/acme/members/OWNER", NULL},
@@ -370,6 +371,9 @@ Test(admin, workspaces_roles_entitlements_domains_invitations_keys_and_audit)
     expect(acme_key, "GET", "/v1/orgs/acme/audit?limit=x", NULL, 400, "bad_request");
     expect(acme_key, "GET", "/v1/orgs/acme/audit?cursor=zzz", NULL, 400, "bad_request");
     expect(acme_key, "DELETE", "/v1/orgs/acme/workspaces/lab", NULL, 204, NULL);
+    /* the owner's key deletes the org; then the key is gone with it */
+    expect(acme_key, "DELETE", "/v1/orgs/acme", NULL, 204, NULL);
+    expect(acme_key, "GET", "/v1/orgs/acme", NULL, 401, "apikey_invalid");
 }
 
 Test(admin, every_route_is_described_in_openapi)

@@ -621,3 +621,52 @@ Test(org, ids_from_outside_never_reach_a_key_name_unchecked)
     cr_assert(org_id_valid('u', owner));
     cr_assert(!org_id_valid('w', owner));
 }
+
+Test(org, delete_removes_every_key_of_the_org_and_its_claims)
+{
+    struct org_info acme, beta;
+    char owner[ORG_ID_MAX], admin[ORG_ID_MAX], ws[ORG_ID_MAX], out[ORG_ID_MAX], sa[ORG_ID_MAX];
+    char prefix[APIKEY_PREFIX_LEN + 1];
+    ts_org_make("acme", "owner@acme.test", &acme, owner);
+    ts_org_make("beta", "owner@beta.test", &beta, NULL);
+    OK(org_member_add(&ts_org_operator, acme.id, "admin@acme.test", ORG_ROLE_ADMIN, admin, e));
+    OK(org_ws_create(&ts_org_operator, acme.id, "lab", NULL, ws, e));
+    OK(org_ws_member_set(&ts_org_operator, acme.id, ws, admin, "editor", e));
+    OK(org_ws_entitlement_set(&ts_org_operator, acme.id, ws, "model:m:use", 1, e));
+    OK(org_outsider_grant(&ts_org_operator, acme.id, "c@else.test", ws, "viewer", out, e));
+    OK(org_role_define(&ts_org_operator, acme.id, "r1", "a:b", e));
+    OK(domain_add_verified(&ts_org_operator, acme.id, "acme.test", 0, NULL, e));
+    OK(domain_add(&ts_org_operator, acme.id, "pending.test", 0, NULL, e));
+    OK(org_service_account_add(&ts_org_operator, acme.id, "bot", ORG_ROLE_MEMBER, sa, e));
+    char *key = NULL, *token = NULL, *link = NULL;
+    OK(apikey_create(&ts_org_operator, acme.id, "org", NULL, sa, "org:read", NULL, 0, &key, prefix, e));
+    OK(invite_create(&ts_org_operator, acme.id, "inv@acme.test", ORG_ROLE_MEMBER, "lab=viewer", 0, &token, &link, e));
+    struct provision_result pr;
+    OK(provision_signin(acme.id, ISSUER, "p1", PERSISTENT, "admin@acme.test", NULL, &pr, e));
+
+    struct org_actor as_admin = {.uid = admin, .label = "admin"};
+    REFUSED(org_delete(&as_admin, acme.id, e), "owner_required");
+    struct org_actor as_owner = {.uid = owner, .label = "owner"};
+    OK(org_delete(&as_owner, acme.id, e));
+
+    char *snap = ts_org_snapshot();
+    char tag[64];
+    snprintf(tag, sizeof tag, "{o:%s}", acme.id);
+    cr_assert_null(strstr(snap, tag), "keys of the deleted org remain:\n%s", snap);
+    cr_assert_null(strstr(snap, "sg:slug:acme="), "%s", snap);
+    cr_assert_null(strstr(snap, "sg:domain:acme.test="), "%s", snap);
+    cr_assert_null(strstr(snap, prefix), "%s", snap);
+    free(snap);
+    struct org_info got;
+    REFUSED(org_lookup("acme", &got, e), "org_not_found");
+    OK(org_lookup("beta", &got, e));
+    struct apikey_principal p;
+    REFUSED(apikey_verify(key, &p, e), "apikey_invalid");
+    REFUSED(org_delete(&ts_org_operator, acme.id, e), "org_not_found");
+    /* the slug and the domain are free again */
+    ts_org_make("acme", "new@acme.test", &got, NULL);
+    OK(domain_add_verified(&ts_org_operator, got.id, "acme.test", 0, NULL, e));
+    free(key);
+    free(token);
+    free(link);
+}
