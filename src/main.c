@@ -19,6 +19,8 @@ static const struct command commands[] = {
     {"verify-response", cli_verify_response, "validate one SAML Response offline"},
     {"org", cli_org, "create, list, show and delete organizations"},
     {"domain", cli_domain, "add, verify, remove, list and re-check verified domains"},
+    {"member", cli_member, "add, change, remove and list an organization's members"},
+    {"invite", cli_invite, "invite a person to an organization (prints the link)"},
     {"audit", cli_audit, "read an organization's audit log"},
     {"help", cmd_help, "this list"},
     {NULL, NULL, NULL},

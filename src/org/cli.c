@@ -12,6 +12,7 @@
 #include "org/audit.h"
 #include "org/domain.h"
 #include "org/org.h"
+#include "org/provision.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/util.h"
@@ -73,13 +74,16 @@ static void cli_teardown(struct config *cfg)
 
 /* Parsed options shared by the commands. */
 struct opts {
-    const char *config, *owner, *name, *cursor;
+    const char *config, *owner, *name, *cursor, *role;
+    char workspaces[1024];   /* "slug=role ..." from repeated --workspace */
+    int ttl;
     int verified, subdomains, limit, yes;
     char **pos;
     int npos;
 };
 
-enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR, OPT_YES };
+enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR, OPT_YES, OPT_ROLE,
+       OPT_WORKSPACE, OPT_TTL };
 
 /* -1 on a usage error (printed). */
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
@@ -89,7 +93,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         {"name", required_argument, NULL, OPT_NAME}, {"verified", no_argument, NULL, OPT_VERIFIED},
         {"include-subdomains", no_argument, NULL, OPT_SUBDOMAINS},
         {"limit", required_argument, NULL, OPT_LIMIT}, {"cursor", required_argument, NULL, OPT_CURSOR},
-        {"yes", no_argument, NULL, OPT_YES},
+        {"yes", no_argument, NULL, OPT_YES},        {"role", required_argument, NULL, OPT_ROLE},
+        {"workspace", required_argument, NULL, OPT_WORKSPACE}, {"ttl", required_argument, NULL, OPT_TTL},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -107,6 +112,23 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         case OPT_SUBDOMAINS: o->subdomains = 1; break;
         case OPT_CURSOR: o->cursor = optarg; break;
         case OPT_YES: o->yes = 1; break;
+        case OPT_ROLE: o->role = optarg; break;
+        case OPT_WORKSPACE: {
+            size_t have = strlen(o->workspaces);
+            if (have + strlen(optarg) + 2 > sizeof o->workspaces) {
+                fputs(usage, stderr);
+                return -1;
+            }
+            snprintf(o->workspaces + have, sizeof o->workspaces - have, "%s%s", have ? " " : "", optarg);
+            break;
+        }
+        case OPT_TTL:
+            o->ttl = (int)strtol(optarg, &end, 10);
+            if (*end || o->ttl < 1) {
+                fprintf(stderr, "ssogate: --ttl must be a positive number of seconds\n%s", usage);
+                return -1;
+            }
+            break;
         case OPT_LIMIT:
             o->limit = (int)strtol(optarg, &end, 10);
             if (*end || o->limit < 1 || o->limit > 1000) {
@@ -390,6 +412,102 @@ int cli_audit(int argc, char **argv)
         print_json(json_pack("{s:s, s:o, s:s?}", "org", org.slug, "entries", entries, "next",
                              next[0] ? next : NULL));
     }
+    cli_teardown(&cfg);
+    return rc;
+}
+
+/* ---- members and invitations ------------------------------------------- */
+
+static const char member_usage[] =
+    "usage: ssogate member add ORG EMAIL --role owner|admin|member|viewer [-c FILE]\n"
+    "       ssogate member role ORG EMAIL --role ROLE [-c FILE]\n"
+    "       ssogate member remove ORG EMAIL [-c FILE]\n"
+    "       ssogate member list ORG [-c FILE]\n";
+
+static int member_run(const char *sub, const struct opts *o, enum org_role role)
+{
+    struct org_info org;
+    struct err e;
+    err_clear(&e);
+    char uid[ORG_ID_MAX];
+    if (org_lookup(o->pos[0], &org, &e) < 0)
+        return fail_json(&e);
+    if (!strcmp(sub, "list")) {
+        json_t *members;
+        if (org_members_json(org.id, &members, &e) < 0)
+            return fail_json(&e);
+        print_json(json_pack("{s:s, s:o}", "org", org.slug, "members", members));
+        return 0;
+    }
+    int rc;
+    if (!strcmp(sub, "add"))
+        rc = org_member_add(&cli_actor, org.id, o->pos[1], role, uid, &e);
+    else if ((rc = org_member_by_email(org.id, o->pos[1], uid, &e)) == 0)
+        rc = !strcmp(sub, "role") ? org_member_set_role(&cli_actor, org.id, uid, role, &e)
+                                  : org_member_remove(&cli_actor, org.id, uid, &e);
+    if (rc < 0)
+        return fail_json(&e);
+    print_json(json_pack("{s:s, s:s, s:s}", "id", uid, "email", o->pos[1], "role",
+                         !strcmp(sub, "remove") ? "removed" : org_role_name(role)));
+    return 0;
+}
+
+int cli_member(int argc, char **argv)
+{
+    struct opts o;
+    if (argc < 2) {
+        fputs(member_usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (parse_opts(argc - 1, argv + 1, &o, member_usage) < 0)
+        return 2;
+    enum org_role role = ORG_ROLE_NONE;
+    int needs_role = !strcmp(sub, "add") || !strcmp(sub, "role");
+    int ok = (needs_role && o.npos == 2 && o.role && org_role_parse(o.role, &role) == 0) ||
+             (!strcmp(sub, "remove") && o.npos == 2 && !o.role) || (!strcmp(sub, "list") && o.npos == 1);
+    if (!ok) {
+        fputs(member_usage, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = cli_setup(o.config, &cfg);
+    if (rc)
+        return rc;
+    rc = member_run(sub, &o, role);
+    cli_teardown(&cfg);
+    return rc;
+}
+
+static const char invite_usage[] =
+    "usage: ssogate invite ORG EMAIL --role ROLE [--workspace SLUG=ROLE]... [--ttl SECONDS] [-c FILE]\n";
+
+int cli_invite(int argc, char **argv)
+{
+    struct opts o;
+    enum org_role role;
+    if (parse_opts(argc, argv, &o, invite_usage) < 0)
+        return 2;
+    if (o.npos != 2 || !o.role || org_role_parse(o.role, &role) < 0) {
+        fputs(invite_usage, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = cli_setup(o.config, &cfg);
+    if (rc)
+        return rc;
+    struct org_info org;
+    struct err e;
+    err_clear(&e);
+    char *token = NULL, *link = NULL;
+    if (org_lookup(o.pos[0], &org, &e) < 0 ||
+        invite_create(&cli_actor, org.id, o.pos[1], role, o.workspaces, o.ttl, &token, &link, &e) < 0) {
+        rc = fail_json(&e);
+    } else {
+        print_json(json_pack("{s:s, s:s, s:s}", "org", org.slug, "email", o.pos[1], "link", link));
+    }
+    free(token);
+    free(link);
     cli_teardown(&cfg);
     return rc;
 }

@@ -117,6 +117,13 @@ static const struct {
     {"audit limit 0", {"audit", "taken", "--limit", "0"}, 2, NULL},
     {"delete without --yes", {"org", "delete", "taken"}, 2, NULL},
     {"delete unknown org", {"org", "delete", "nope", "--yes"}, 1, "org_not_found"},
+    {"member add without role", {"member", "add", "taken", "a@y.test"}, 2, NULL},
+    {"member add bad role", {"member", "add", "taken", "a@y.test", "--role", "king"}, 2, NULL},
+    {"member remove unknown", {"member", "remove", "taken", "ghost@y.test"}, 1, "member_not_found"},
+    {"last owner demoted", {"member", "role", "taken", "x@y.test", "--role", "admin"}, 1, "last_owner"},
+    {"invite an existing member", {"invite", "taken", "x@y.test", "--role", "member"}, 1, "member_exists"},
+    {"invite to a missing workspace", {"invite", "taken", "n@y.test", "--role", "member", "--workspace", "no=viewer"},
+     1, "workspace_not_found"},
     {"missing config file", {"org", "list", "-c", "/nonexistent/ssogate.conf"}, 2, NULL},
 };
 
@@ -206,6 +213,24 @@ Test(cli_org, list_show_domains_and_audit)
     json_decref(j);
     free(out);
     free(cursor);
+    const char *m1[] = {"member", "add", "acme", "Ann@acme.test", "--role", "admin", NULL};
+    cr_assert_eq(run(&out, m1), 0, "%s", out);
+    free(out);
+    const char *m2[] = {"member", "list", "acme", NULL};
+    cr_assert_eq(run(&out, m2), 0, "%s", out);
+    j = parse(out);
+    cr_assert_eq(json_array_size(json_object_get(j, "members")), 2, "%s", out);
+    json_decref(j);
+    free(out);
+    const char *i1[] = {"invite", "acme", "new@acme.test", "--role", "viewer", "--ttl", "600", NULL};
+    cr_assert_eq(run(&out, i1), 0, "%s", out);
+    j = parse(out);
+    cr_assert(strstr(json_string_value(json_object_get(j, "link")), "/login?org=acme&invitation="), "%s", out);
+    json_decref(j);
+    free(out);
+    const char *m3[] = {"member", "remove", "acme", "ann@acme.test", NULL};
+    cr_assert_eq(run(&out, m3), 0, "%s", out);
+    free(out);
     const char *c8[] = {"org", "delete", "acme", "--yes", NULL};
     cr_assert_eq(run(&out, c8), 0, "%s", out);
     free(out);
