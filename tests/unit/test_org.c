@@ -3,6 +3,7 @@
  * changes that write nothing, workspaces and the access read, API keys,
  * sign-in linking / capture / invitations, and the audit log. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -669,4 +670,65 @@ Test(org, delete_removes_every_key_of_the_org_and_its_claims)
     free(key);
     free(token);
     free(link);
+}
+
+struct race {
+    const char *org_id;
+    struct provision_result r;
+    int rc;
+};
+
+static void *race_signin(void *arg)
+{
+    struct race *x = arg;
+    struct err e;
+    x->rc = provision_signin(x->org_id, ISSUER, "same-person", PERSISTENT, "racer@acme.test", NULL, &x->r, &e);
+    store_thread_close();
+    return NULL;
+}
+
+Test(org, concurrent_first_signins_make_one_member)
+{
+    struct org_info acme;
+    verified_org("acme", &acme, 1);
+    pthread_t t[8];
+    struct race x[8];
+    for (int i = 0; i < 8; i++) {
+        x[i] = (struct race){.org_id = acme.id};
+        pthread_create(&t[i], NULL, race_signin, &x[i]);
+    }
+    int provisioned = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(x[i].rc, 0);
+        cr_assert_str_eq(x[i].r.uid, x[0].r.uid, "one person, one id");
+        provisioned += x[i].r.provisioned;
+    }
+    cr_assert_eq(provisioned, 1);
+    json_t *members;
+    OK(org_members_json(acme.id, &members, e));
+    cr_assert_eq(json_array_size(members), 2, "the owner and the racer");
+    json_decref(members);
+}
+
+Test(org, the_audit_stream_is_capped_by_config)
+{
+    setenv("SSOGATE_ORG_AUDIT_MAX_ENTRIES", "100", 1);
+    struct config cfg;
+    struct err ce;
+    cr_assert_eq(config_load(&cfg, NULL, &ce), 0, "%s", ce.msg);
+    org_configure(&cfg);
+    config_free(&cfg);
+    unsetenv("SSOGATE_ORG_AUDIT_MAX_ENTRIES");
+    struct org_info acme;
+    ts_org_make("acme", "o@acme.test", &acme, NULL);
+    for (int i = 0; i < 600; i++)
+        OK(audit_signin(acme.id, "x@acme.test", ISSUER, "refused", "not_a_member", e));
+    long long n = ts_org_audit_len(acme.id);
+    /* MAXLEN ~ trims whole stream nodes (100 entries each): at most one node over */
+    cr_assert(n >= 100 && n <= 200, "XLEN %lld", n);
+    setenv("SSOGATE_ORG_AUDIT_MAX_ENTRIES", "99", 1);
+    cr_assert_lt(config_load(&cfg, NULL, &ce), 0, "below the minimum is refused");
+    config_free(&cfg);
+    unsetenv("SSOGATE_ORG_AUDIT_MAX_ENTRIES");
 }
