@@ -192,7 +192,7 @@ Test(admin, another_orgs_key_gets_404_on_every_route)
         cr_expect_str_eq(jget(&r, "error") ? jget(&r, "error") : "", "org_not_found");
         done(&r);
         /* the same answer as for an org that does not exist */
-        char ghost[256];
+        char ghost[300];
         snprintf(ghost, sizeof ghost, "/v1/orgs/ghost%s", path + strlen("/v1/orgs/acme"));
         call(beta_key, rows[i].method, ghost, rows[i].body, &r);
         cr_expect_eq(r.status, 404, "%s %s", rows[i].method, ghost);
