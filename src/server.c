@@ -4,14 +4,24 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "gate/gate.h"
 #include "http/http.h"
+#include "org/domain.h"
+#include "org/org.h"
+#include "saml/saml.h"
+#include "session/session.h"
+#include "session/token.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/util.h"
 
 static void handle_healthz(struct http_req *r)
@@ -61,8 +71,42 @@ static const struct http_route routes[] = {
     {"healthz", HTTP_GET, "/healthz", handle_healthz, 0, 0, RL_NONE},
     {"readyz", HTTP_GET, "/readyz", handle_readyz, 0, 0, RL_NONE},
     {"metrics", HTTP_GET, "/metrics", handle_metrics, 0, 0, RL_NONE},
+    {"auth", HTTP_GET, "/auth", gate_auth_nginx, 0, 0, RL_NONE},
+    {"auth_forward", HTTP_GET, "/auth/forward", gate_auth_forward, 0, 0, RL_NONE},
+    {"auth_envoy", HTTP_ANY, "/auth/envoy/*", gate_auth_envoy, ROUTE_PREFIX, 0, RL_NONE},
+    {"authz", HTTP_GET, "/v1/authz", gate_v1_authz, 0, 0, RL_NONE},
+    {"session", HTTP_GET, "/v1/session", gate_v1_session, 0, 0, RL_NONE},
     {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
 };
+
+/* Cache invalidation: a thread subscribed to the invalidation channel flushes
+ * every worker's cache on each message, and whenever the subscription was
+ * lost (messages may have been missed). */
+static atomic_int inval_stop;
+
+static void *inval_thread(void *arg)
+{
+    (void)arg;
+    const char *channels[] = {SESSION_INVALIDATION_CHANNEL};
+    struct err e;
+    struct store_sub *sub = store_sub_new(channels, 1, &e);
+    while (!atomic_load(&inval_stop)) {
+        char *ch = NULL, *msg = NULL;
+        size_t len = 0;
+        int rc = sub ? store_sub_next(sub, 200, &ch, &msg, &len, &e) : -1;
+        if (rc != 0)
+            tlcache_bump_epoch();
+        if (!sub) {
+            usleep(200 * 1000);
+            sub = store_sub_new(channels, 1, &e);
+        }
+        free(ch);
+        free(msg);
+    }
+    store_sub_free(sub);
+    store_thread_close();
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -152,13 +196,21 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = 1;
+    int rc = 2;
     struct http_server *srv = NULL;
-    if (store_setup(&cfg, &e) < 0) {
+    int inval_started = 0;
+    pthread_t inval;
+    struct keyring *ring = NULL;
+    /* Refuses a set LASSO_FLAG; must run before any worker thread exists. */
+    if (saml_init(&e) < 0 || !(ring = keyring_load(cfg.session_keys, &e)) || store_setup(&cfg, &e) < 0 ||
+        gate_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
-        rc = 2;
         goto done;
     }
+    org_configure(&cfg);
+    domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
+    rc = 1;
+    inval_started = pthread_create(&inval, NULL, inval_thread, NULL) == 0;
     srv = http_server_start(&cfg, routes, &e);
     if (!srv) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
@@ -172,7 +224,14 @@ int cli_serve(int argc, char **argv)
     log_msg(LOG_INFO, "stopped");
     rc = 0;
 done:
+    if (inval_started) {
+        atomic_store(&inval_stop, 1);
+        pthread_join(inval, NULL);
+    }
+    gate_shutdown();
     store_shutdown();
+    saml_shutdown();
+    keyring_free(ring);
     config_free(&cfg);
     return rc;
 }

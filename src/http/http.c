@@ -63,7 +63,7 @@ struct http_req {
     char peer[INET6_ADDRSTRLEN];
     char client[INET6_ADDRSTRLEN];
     int64_t start_ms;
-    int64_t start_wall_ms;
+    int64_t start_us;
     int calls;
     int replied;
     int status;
@@ -72,6 +72,8 @@ struct http_req {
     void *data;
     void (*data_free)(void *);
 };
+
+static void request_count(struct http_req *r);
 
 /* ---- request accessors ---- */
 
@@ -250,6 +252,7 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     add_standard_headers(r, resp);
+    request_count(r);
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
 }
@@ -450,6 +453,19 @@ static void request_limits(struct http_req *r)
     }
 }
 
+int http_ratelimit_blocked(struct http_req *r, enum ratelimit_class c)
+{
+    struct ratelimit *rl = c > RL_NONE && c < RL_CLASSES ? r->srv->rl[c] : NULL;
+    return rl ? ratelimit_peek(rl, r->client, util_mono_ms()) : 0;
+}
+
+void http_ratelimit_spend(struct http_req *r, enum ratelimit_class c)
+{
+    struct ratelimit *rl = c > RL_NONE && c < RL_CLASSES ? r->srv->rl[c] : NULL;
+    if (rl)
+        ratelimit_take(rl, r->client, util_mono_ms());
+}
+
 static struct http_req *request_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
                                     const char *method)
 {
@@ -459,7 +475,7 @@ static struct http_req *request_new(struct http_server *srv, struct MHD_Connecti
     r->method = method;
     r->path = url;
     r->start_ms = util_mono_ms();
-    r->start_wall_ms = util_now_ms();
+    r->start_us = util_mono_us();
     buf_init(&r->body);
     const char *rid = http_header(r, "X-Request-Id");
     if (rid && request_id_ok(rid)) {
@@ -538,12 +554,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
 }
 
-static void request_log(struct http_req *r)
+/* Counted when the answer is queued, so that a scrape right after a
+ * response already sees it. */
+static void request_count(struct http_req *r)
 {
-    double ms = (double)(util_mono_ms() - r->start_ms);
+    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     metrics_observe(r->srv->metrics, r->route, r->status, ms);
     if (r->code)
         metrics_count_code(r->srv->metrics, r->code);
+}
+
+static void request_log(struct http_req *r)
+{
+    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     enum log_level lvl = r->status >= 500 ? LOG_ERROR : LOG_INFO;
     if (!log_enabled(lvl))
         return;
@@ -597,6 +620,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
         if (!r->code)
             r->code = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request_timeout" : NULL;
+        request_count(r);
     }
     request_log(r);
     request_free(r);

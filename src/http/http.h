@@ -73,6 +73,12 @@ void *http_data(const struct http_req *r);
 void http_log_org(struct http_req *r, const char *org);
 void http_log_code(struct http_req *r, const char *code);
 
+/* Rate limits a handler applies itself (e.g. failed API-key checks): blocked
+ * returns the seconds to wait (0 = not limited) without spending a token;
+ * spend takes one (call it on each failure). */
+int http_ratelimit_blocked(struct http_req *r, enum ratelimit_class c);
+void http_ratelimit_spend(struct http_req *r, enum ratelimit_class c);
+
 /* Responses: exactly one per request. Headers added before the reply. */
 void http_add_header(struct http_req *r, const char *name, const char *value);
 void http_reply(struct http_req *r, int status, const char *content_type, const void *body,

@@ -135,7 +135,7 @@ static struct bucket *shard_get(struct ratelimit *rl, struct shard *s, const cha
     return b;
 }
 
-int ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms)
+static int bucket_take(struct ratelimit *rl, const char *key, int64_t now_ms, int consume)
 {
     char k[RL_KEY_MAX];
     snprintf(k, sizeof k, "%s", key);
@@ -152,13 +152,24 @@ int ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms)
         b->last_ms = now_ms;
     }
     if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
+        if (consume)
+            b->tokens -= 1.0;
     } else {
         double ms = (1.0 - b->tokens) / rl->rate_per_ms;
         wait = (int)(ms / 1000.0) + 1;
     }
     pthread_mutex_unlock(&s->lock);
     return wait;
+}
+
+int ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms)
+{
+    return bucket_take(rl, key, now_ms, 1);
+}
+
+int ratelimit_peek(struct ratelimit *rl, const char *key, int64_t now_ms)
+{
+    return bucket_take(rl, key, now_ms, 0);
 }
 
 size_t ratelimit_size(struct ratelimit *rl)

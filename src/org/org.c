@@ -21,7 +21,7 @@ static char base_url[256] = "http://127.0.0.1:8080";
 
 void org_configure(const struct config *cfg)
 {
-    lim.max_session_s = cfg->session_max_length_s;
+    lim.max_session_s = cfg->session_max_age_s;
     lim.idle_timeout_s = cfg->session_idle_timeout_s;
     lim.audit_max = cfg->org_audit_max_entries;
     lim.invitation_ttl_s = cfg->org_invitation_ttl_s;

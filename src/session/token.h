@@ -1,6 +1,6 @@
 /* Session tokens: a random 256-bit session id signed with HMAC-SHA256 by a key
  * of the key ring. Format (docs/sessions.md):
- *   s1.<kid>.<org>.<base64url(id, 32 bytes)>.<base64url(hmac, 32 bytes)>
+ *   s1.<kid>.<org id>.<base64url(id, 32 bytes)>.<base64url(hmac, 32 bytes)>
  * where the HMAC covers everything before the last dot. The org is named in the
  * token so the record's key carries the org's hash tag without a look-up. The
  * signature is checked before Redis is asked: a forged token costs no round trip. */

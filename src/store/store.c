@@ -509,10 +509,27 @@ static redisContext *connect_sentinel(struct err *e)
     return NULL;
 }
 
+/* Worker threads belong to libmicrohttpd and exit without calling
+ * store_thread_close: a key destructor frees their connection then. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_destroy(void *p)
+{
+    redisFree(p);
+}
+
+static void ctx_key_make(void)
+{
+    pthread_key_create(&ctx_key, ctx_destroy);
+}
+
 static void ctx_drop(void)
 {
-    if (t_ctx)
+    if (t_ctx) {
+        pthread_setspecific(ctx_key, NULL);
         redisFree(t_ctx);
+    }
     t_ctx = NULL;
 }
 
@@ -576,6 +593,8 @@ static redisContext *ctx_get(struct err *e)
     t_connected_once = 1;
     t_generation = gen;
     t_ctx = c;
+    pthread_once(&ctx_once, ctx_key_make);
+    pthread_setspecific(ctx_key, c);
     return c;
 }
 

@@ -42,6 +42,7 @@ static int check_listen(const char *v, char *why, size_t n);
 static int check_url(const char *v, char *why, size_t n);
 static int check_redis_url(const char *v, char *why, size_t n);
 static int check_level(const char *v, char *why, size_t n);
+static int check_cookie_name(const char *v, char *why, size_t n);
 static int check_resolvers(const char *v, char *why, size_t n);
 
 #define F(field) offsetof(struct config, field)
@@ -125,11 +126,33 @@ static const struct opt opts[] = {
 
     {"session", "keys", OPT_STR, "certs/dev/session.keys", 0, 0, OPT_RESTART | OPT_SECRET, F(session_keys), NULL,
      "File of session-signing keys, one 'kid base64url-secret' per line; the first signs."},
-    {"session", "max_length_s", OPT_INT, "43200", 60, 2592000, OPT_RESTART, F(session_max_length_s), NULL,
-     "Absolute session lifetime; an organization may set less, never more."},
+    {"session", "cookie_name", OPT_STR, "__Host-ssogate", 0, 0, OPT_RESTART, F(cookie_name), check_cookie_name,
+     "Session cookie name; must start with __Host- unless cookie_domain is set."},
+    {"session", "cookie_domain", OPT_STR, "", 0, 0, OPT_RESTART, F(cookie_domain), NULL,
+     "Share one session across subdomains of this domain (then the cookie has no __Host- prefix)."},
+    {"session", "max_age_s", OPT_INT, "43200", 60, 2592000, OPT_RESTART, F(session_max_age_s), NULL,
+     "Absolute session lifetime (orgs may set less)."},
     {"session", "idle_timeout_s", OPT_INT, "3600", 60, 2592000, OPT_RESTART, F(session_idle_timeout_s), NULL,
-     "A session unused this long ends; an organization may set less, never more."},
+     "A session unused this long ends (orgs may set less)."},
+    {"session", "idle_refresh_s", OPT_INT, "60", 1, 3600, OPT_RESTART, F(session_idle_refresh_s), NULL,
+     "The idle expiry is pushed forward at most this often per session."},
+    {"session", "cache_ttl_ms", OPT_INT, "2000", 0, 5000, OPT_RESTART, F(session_cache_ttl_ms), NULL,
+     "Per-worker cache of session and membership reads; a revocation takes effect within it."},
 
+    {"gate", "default_route", OPT_STR, "", 0, 0, OPT_RESTART, F(default_route), NULL,
+     "Name of the [route.NAME] used when no route matches; empty = refuse (403 no_route)."},
+    {"gate", "header_user", OPT_STR, "X-Auth-User", 0, 0, OPT_RESTART, F(header_user), NULL,
+     "Identity header: stable user id."},
+    {"gate", "header_email", OPT_STR, "X-Auth-Email", 0, 0, OPT_RESTART, F(header_email), NULL,
+     "Identity header: email."},
+    {"gate", "header_org", OPT_STR, "X-Auth-Org", 0, 0, OPT_RESTART, F(header_org), NULL,
+     "Identity header: organization slug."},
+    {"gate", "header_workspace", OPT_STR, "X-Auth-Workspace", 0, 0, OPT_RESTART, F(header_workspace), NULL,
+     "Identity header: ORG/WORKSPACE."},
+    {"gate", "header_role", OPT_STR, "X-Auth-Role", 0, 0, OPT_RESTART, F(header_role), NULL,
+     "Identity header: effective workspace role."},
+    {"gate", "header_org_role", OPT_STR, "X-Auth-Org-Role", 0, 0, OPT_RESTART, F(header_org_role), NULL,
+     "Identity header: org role."},
     {"dns", "resolvers", OPT_STR, "", 0, 0, OPT_RESTART, F(dns_resolvers), check_resolvers,
      "Resolvers for domain verification, comma-separated ip:port ([ipv6]:port); empty = the system's."},
     {"dns", "timeout_ms", OPT_INT, "3000", 100, 60000, OPT_RESTART, F(dns_timeout_ms), NULL,
@@ -227,6 +250,17 @@ static int check_level(const char *v, char *why, size_t n)
     return 0;
 }
 
+static int check_cookie_name(const char *v, char *why, size_t n)
+{
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_')) {
+            snprintf(why, n, "'%s' is not a valid cookie name", v);
+            return -1;
+        }
+    return 0;
+}
+
 /* ip:port or [ipv6]:port, comma-separated (c-ares' servers CSV). */
 static int check_resolvers(const char *v, char *why, size_t n)
 {
@@ -307,11 +341,92 @@ struct parse_state {
     int failed;
 };
 
+static int route_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static struct config_route *route_get(struct config *c, const char *name)
+{
+    for (int i = 0; i < c->nroutes; i++)
+        if (strcmp(c->routes[i].name, name) == 0)
+            return &c->routes[i];
+    if (c->nroutes >= CONFIG_MAX_ROUTES)
+        return NULL;
+    struct config_route *r = &c->routes[c->nroutes++];
+    memset(r, 0, sizeof *r);
+    r->name = util_xstrdup(name);
+    r->host = util_xstrdup("");
+    r->path_prefix = util_xstrdup("/");
+    r->workspace = util_xstrdup("");
+    r->permission = util_xstrdup("workspace:read");
+    return r;
+}
+
+static void set_str(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = util_xstrdup(v);
+}
+
+/* One option of a [route.NAME] section. */
+static int route_option(struct parse_state *st, const char *rname, const char *key, const char *value)
+{
+    struct config_route *r = route_name_ok(rname) ? route_get(st->c, rname) : NULL;
+    const char *why = NULL;
+    if (!route_name_ok(rname))
+        why = "route names are 1-63 of [a-z0-9_-]";
+    else if (!r)
+        why = "too many routes";
+    else if (!strcmp(key, "host"))
+        set_str(&r->host, value);
+    else if (!strcmp(key, "path_prefix")) {
+        if (value[0] != '/' || strpbrk(value, "?#\\ %"))
+            why = "path_prefix must start with '/' and hold no '?', '#', '%', spaces or backslashes";
+        else
+            set_str(&r->path_prefix, value);
+    } else if (!strcmp(key, "workspace")) {
+        const char *slash = strchr(value, '/');
+        if (!slash || slash == value || !slash[1] || strchr(slash + 1, '/'))
+            why = "workspace must be ORG/WORKSPACE";
+        else
+            set_str(&r->workspace, value);
+    } else if (!strcmp(key, "permission"))
+        set_str(&r->permission, value);
+    else if (!strcmp(key, "api") || !strcmp(key, "envoy_redirect")) {
+        int b;
+        if (parse_bool(value, &b) < 0)
+            why = "not a boolean (true/false)";
+        else if (!strcmp(key, "api"))
+            r->api = b;
+        else
+            r->envoy_redirect = b;
+    } else {
+        snprintf(st->why, sizeof st->why, "unknown option '%s' in section [route.%s]", key, rname);
+        st->failed = 1;
+        return 0;
+    }
+    if (why) {
+        snprintf(st->why, sizeof st->why, "[route.%s] %s: %s", rname, key, why);
+        st->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static int ini_cb(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_state *st = user;
     if (st->failed)
         return 1; /* keep the first error only */
+    if (strncmp(section, "route.", 6) == 0)
+        return route_option(st, section + 6, name, value);
     const struct opt *o = opt_find(section, name);
     if (!o) {
         snprintf(st->why, sizeof st->why, "unknown option '%s' in section [%s]", name, section);
@@ -414,6 +529,25 @@ static int config_derive(struct config *c, struct err *e)
                        "%s: [server] dev_plain_http is for loopback development and cannot be used "
                        "with an https base_url",
                        c->path);
+    for (int i = 0; i < c->nroutes; i++)
+        if (!c->routes[i].workspace[0])
+            return err_set(e, "config_invalid", "%s: [route.%s] needs workspace = ORG/WORKSPACE", c->path,
+                           c->routes[i].name);
+    if (c->default_route[0]) {
+        int found = 0;
+        for (int i = 0; i < c->nroutes; i++)
+            found |= strcmp(c->routes[i].name, c->default_route) == 0;
+        if (!found)
+            return err_set(e, "config_invalid", "%s: [gate] default_route '%s' is not a [route.NAME] section",
+                           c->path, c->default_route);
+    }
+    if (!c->cookie_domain[0] && strncmp(c->cookie_name, "__Host-", 7) != 0 && !c->dev_plain_http)
+        return err_set(e, "config_invalid",
+                       "%s: [session] cookie_name must start with __Host- unless cookie_domain is set", c->path);
+    if (c->cookie_domain[0] && strncmp(c->cookie_name, "__Host-", 7) == 0)
+        return err_set(e, "config_invalid",
+                       "%s: [session] a __Host- cookie cannot carry a domain: rename cookie_name when setting "
+                       "cookie_domain", c->path);
     if (c->redis_sentinels[0] && !c->redis_master_name[0])
         return err_set(e, "config_invalid", "%s: [redis] sentinels needs master_name", c->path);
     return 0;
@@ -446,6 +580,15 @@ void config_free(struct config *c)
             free(*slot);
             *slot = NULL;
         }
+    for (int i = 0; i < c->nroutes; i++) {
+        struct config_route *r = &c->routes[i];
+        free(r->name);
+        free(r->host);
+        free(r->path_prefix);
+        free(r->workspace);
+        free(r->permission);
+    }
+    c->nroutes = 0;
     free(c->path);
     c->path = NULL;
 }
@@ -470,4 +613,15 @@ void config_write_example(FILE *f)
             fprintf(f, "; %ld..%ld", o->min, o->max);
         fprintf(f, "\n%s = %s\n", o->key, o->def);
     }
+    fputs("\n# Forward-auth routes: one [route.NAME] section each (none by default).\n"
+          "# A request is matched on host (empty = any) and the longest path_prefix of its\n"
+          "# normalized path; it then needs `permission` in `workspace`. Example:\n"
+          "#\n"
+          "# [route.app-a]\n"
+          "# host = app.example.com\n"
+          "# path_prefix = /a/\n"
+          "# workspace = acme/research\n"
+          "# permission = workspace:read\n"
+          "# api = false            ; true: 401 for unauthenticated callers, never a redirect\n"
+          "# envoy_redirect = false ; Envoy dialect: 302 browsers to sign-in instead of 401\n", f);
 }

@@ -16,6 +16,19 @@ enum ratelimit_class {
     RL_CLASSES,
 };
 
+#define CONFIG_MAX_ROUTES 256
+
+/* [route.NAME]: host + path prefix -> workspace and required permission. */
+struct config_route {
+    char *name;
+    char *host;          /* "" = any host */
+    char *path_prefix;   /* normalized, starts with '/' */
+    char *workspace;     /* ORG/WORKSPACE */
+    char *permission;
+    int api;             /* 1: unauthenticated callers get 401, never a redirect */
+    int envoy_redirect;  /* envoy dialect: 302 browsers to sign-in (else 401) */
+};
+
 struct config {
     /* [server] */
     char *listen;             /* host:port */
@@ -55,8 +68,23 @@ struct config {
     int saml_max_response_bytes;
     /* [session] */
     char *session_keys;       /* file with "kid secret" lines */
-    int session_max_length_s; /* absolute session lifetime; orgs may set less */
-    int session_idle_timeout_s; /* idle expiry; orgs may set less */
+    char *cookie_name;
+    char *cookie_domain;
+    int session_max_age_s;
+    int session_idle_timeout_s;
+    int session_idle_refresh_s;
+    int session_cache_ttl_ms;
+    /* [gate] */
+    char *default_route;
+    char *header_user;
+    char *header_email;
+    char *header_org;
+    char *header_workspace;
+    char *header_role;
+    char *header_org_role;
+    /* [route.NAME] sections */
+    struct config_route routes[CONFIG_MAX_ROUTES];
+    int nroutes;
     /* [dns] */
     char *dns_resolvers;      /* "127.0.0.1:5353,[::1]:53"; "" = system */
     int dns_timeout_ms;

@@ -28,6 +28,7 @@ static const struct err_def err_table[] = {
     {"unauthorized", 401, "Sign-in or an API key is required."},
     {"forbidden", 403, "You are not allowed to do this."},
     {"csrf_failed", 403, "The request did not carry a valid CSRF token."},
+    {"no_route", 403, "No route of the configuration covers this request."},
     {"conflict", 409, "The resource already exists or changed meanwhile."},
     {"internal_error", 500, "Something went wrong on our side."},
     {"store_unavailable", 503, "The session store is unreachable; try again shortly."},
@@ -70,6 +71,7 @@ static const struct err_def err_table[] = {
     {"saml_domain_not_allowed", 403, "The email's domain is not a verified domain of this organization."},
     {"saml_decrypt_failed", 401, "The encrypted assertion could not be decrypted."},
     {"saml_metadata_invalid", 400, "The identity provider metadata is not valid."},
+    {"saml_value_not_text", 400, "A NameID or attribute value holds markup instead of text."},
     /* organizations directory (org/) */
     {"invalid_role", 400, "The role is not one of owner, admin, member, viewer or a defined role."},
     {"invalid_setting", 400, "The setting is out of its allowed range."},

@@ -40,6 +40,7 @@ void util_sha256_hex(const void *data, size_t n, char out[65]);
 
 int64_t util_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t util_mono_ms(void);      /* monotonic, ms */
+int64_t util_mono_us(void);      /* monotonic, microseconds */
 /* RFC 3339 / xs:dateTime in UTC or with an offset, fractional seconds
  * allowed. Returns 0 and seconds since the epoch, or -1. */
 int util_parse_time(const char *s, time_t *out);

@@ -212,3 +212,46 @@ Test(config, committed_example_matches_the_option_table)
     free(actual);
     free(expected);
 }
+
+Test(config, reads_route_sections)
+{
+    write_conf("[gate]\ndefault_route = fallback\n"
+               "[route.app-a]\nhost = app.example.com\npath_prefix = /a/\nworkspace = acme/research\n"
+               "permission = workspace:write\napi = true\n"
+               "[route.fallback]\nworkspace = acme/general\n");
+    struct config c;
+    struct err e;
+    cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.nroutes, 2);
+    cr_assert_str_eq(c.routes[0].name, "app-a");
+    cr_assert_str_eq(c.routes[0].host, "app.example.com");
+    cr_assert_str_eq(c.routes[0].path_prefix, "/a/");
+    cr_assert_str_eq(c.routes[0].workspace, "acme/research");
+    cr_assert_str_eq(c.routes[0].permission, "workspace:write");
+    cr_assert_eq(c.routes[0].api, 1);
+    cr_assert_str_eq(c.routes[1].path_prefix, "/");
+    cr_assert_str_eq(c.routes[1].permission, "workspace:read");
+    config_free(&c);
+}
+
+Test(config, refuses_bad_route_sections)
+{
+    expect_error("[route.a]\npath_prefix = /x\n", "needs workspace");
+    expect_error("[route.a]\nworkspace = nodelimiter\n", "ORG/WORKSPACE");
+    expect_error("[route.a]\nworkspace = a/b\npath_prefix = x\n", "must start with '/'");
+    expect_error("[route.a]\nworkspace = a/b\npath_prefix = /x?y\n", "path_prefix");
+    expect_error("[route.a]\nworkspace = a/b\nmethod = GET\n", "unknown option 'method' in section [route.a]");
+    expect_error("[route.A B]\nworkspace = a/b\n", "route names");
+    expect_error("[gate]\ndefault_route = missing\n", "default_route 'missing'");
+}
+
+Test(config, cookie_prefix_rules)
+{
+    expect_error("[session]\ncookie_name = ssogate\n", "must start with __Host-");
+    expect_error("[session]\ncookie_domain = example.com\n", "cannot carry a domain");
+    write_conf("[session]\ncookie_domain = example.com\ncookie_name = ssogate\n");
+    struct config c;
+    struct err e;
+    cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+    config_free(&c);
+}

@@ -1,0 +1,575 @@
+/* Forward auth and the JSON decision endpoints. Fail closed throughout: no
+ * valid credentials -> the dialect's "not signed in"; Redis unreachable ->
+ * 503; no route -> 403 no_route unless a default route is configured; and a
+ * 200 only after a checked session or key and an allowing decision. */
+#include "gate/gate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "authz/authz.h"
+#include "org/apikey.h"
+#include "org/org.h"
+#include "session/session.h"
+#include "util/log.h"
+#include "util/tlcache.h"
+#include "util/url.h"
+#include "util/util.h"
+
+enum dialect { D_NGINX, D_FORWARD, D_ENVOY, D_JSON };
+
+static const struct config *cfg;
+static const struct keyring *ring;
+static char cookie_name[128];
+static struct session_limits limits;
+
+/* Who is asking: a session or an API key. */
+struct principal {
+    int is_key;
+    char uid[65];
+    char email[321];
+    char org_id[65];           /* the session's or key's org */
+    char key_ws_id[ORG_ID_MAX];
+    char scopes[512];
+};
+
+/* The request being authorized, as the proxy saw it. */
+struct original {
+    char host[256];
+    char uri[URL_MAX + 1];     /* raw target: path, query, maybe fragment */
+    char method[16];
+    char proto[8];
+    int known;                 /* host and uri came from somewhere we trust */
+};
+
+int gate_init(const struct config *c, const struct keyring *k, struct err *e)
+{
+    cfg = c;
+    ring = k;
+    limits.max_age_s = c->session_max_age_s;
+    limits.idle_timeout_s = c->session_idle_timeout_s;
+    limits.idle_refresh_s = c->session_idle_refresh_s;
+    const char *name = c->cookie_name;
+    /* Browsers refuse __Host- cookies without Secure: plain-http development
+     * uses the bare name. */
+    if (c->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
+        name += 7;
+    snprintf(cookie_name, sizeof cookie_name, "%s", name);
+    tlcache_configure(c->session_cache_ttl_ms);
+    (void)e;
+    return 0;
+}
+
+void gate_shutdown(void) {}
+
+const char *gate_cookie_name(void)
+{
+    return cookie_name;
+}
+
+char *gate_cookie_set(const char *token, int max_age_s)
+{
+    return util_xasprintf("%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax%s%s%s", cookie_name, token, max_age_s,
+                          cfg->dev_plain_http ? "" : "; Secure", cfg->cookie_domain[0] ? "; Domain=" : "",
+                          cfg->cookie_domain);
+}
+
+char *gate_cookie_clear(void)
+{
+    return gate_cookie_set("", 0);
+}
+
+/* ---- credentials ---- */
+
+/* The session behind a token: the signature first (no Redis for a forged
+ * token), then this worker's cache (at most [session] cache_ttl_ms old,
+ * flushed on any revocation message), then Redis. */
+static int principal_from_session(const char *token, struct principal *p, struct err *e)
+{
+    struct token t;
+    if (token_verify(ring, token, &t, e) < 0)
+        return -1;
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "s:%s:%s", t.org, t.id_hash);
+    struct session s;
+    int64_t now = util_now_ms();
+    if (!tlcache_get(key, &s, sizeof s) || now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
+        if (session_load(ring, &limits, token, &s, e) < 0)
+            return -1;
+        tlcache_put(key, &s, sizeof s);
+    }
+    snprintf(p->uid, sizeof p->uid, "%s", s.user_id);
+    snprintf(p->email, sizeof p->email, "%s", s.email);
+    snprintf(p->org_id, sizeof p->org_id, "%s", s.org);
+    return 0;
+}
+
+static int principal_from_key(struct http_req *r, const char *key, struct principal *p, struct err *e)
+{
+    int wait = http_ratelimit_blocked(r, RL_APIKEY);
+    if (wait > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", wait);
+        http_add_header(r, "Retry-After", s);
+        return err_set(e, "rate_limited", "Too many failed API-key checks from this address.");
+    }
+    struct apikey_principal ap;
+    if (apikey_verify(key, &ap, e) < 0) {
+        if (strcmp(e->code, "store_unavailable") != 0)
+            http_ratelimit_spend(r, RL_APIKEY);
+        return -1;
+    }
+    p->is_key = 1;
+    snprintf(p->uid, sizeof p->uid, "%s", ap.uid);
+    snprintf(p->org_id, sizeof p->org_id, "%s", ap.org_id);
+    snprintf(p->key_ws_id, sizeof p->key_ws_id, "%s", ap.ws_id);
+    snprintf(p->scopes, sizeof p->scopes, "%s", ap.scopes);
+    return 0;
+}
+
+/* 0 with p filled; -1 with unauthorized, rate_limited or store_unavailable. */
+static int authenticate(struct http_req *r, struct principal *p, struct err *e)
+{
+    memset(p, 0, sizeof *p);
+    int n = http_cookie_count(r, cookie_name);
+    const char *auth = http_header(r, "Authorization");
+    if (n > 1)
+        return err_set(e, "unauthorized", "Two session cookies were sent; sign in again.");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *cred = auth + 7;
+        while (*cred == ' ')
+            cred++;
+        if (strlen(cred) > 512)
+            return err_set(e, "unauthorized", NULL);
+        if (strncmp(cred, "s1.", 3) == 0)
+            return principal_from_session(cred, p, e);
+        return principal_from_key(r, cred, p, e);
+    }
+    const char *cookie = n == 1 ? http_cookie(r, cookie_name) : NULL;
+    if (!cookie || !*cookie)
+        return err_set(e, "unauthorized", NULL);
+    return principal_from_session(cookie, p, e);
+}
+
+/* ---- the original request ---- */
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void original_from_headers(struct http_req *r, struct original *o)
+{
+    const char *xhost = http_header(r, "X-Forwarded-Host");
+    const char *xuri = http_header(r, "X-Forwarded-Uri");
+    const char *ourl = http_header(r, "X-Original-URL");
+    if (xuri) {
+        copy_str(o->host, sizeof o->host, xhost ? xhost : http_header(r, "Host"));
+        copy_str(o->uri, sizeof o->uri, xuri);
+        copy_str(o->method, sizeof o->method, http_header(r, "X-Forwarded-Method"));
+        copy_str(o->proto, sizeof o->proto, http_header(r, "X-Forwarded-Proto"));
+        o->known = strlen(xuri) <= URL_MAX;
+    } else if (ourl) {
+        /* X-Original-URL: scheme://host/path?query (nginx ingress style). */
+        const char *hs = strstr(ourl, "://");
+        if (hs && strlen(ourl) <= URL_MAX) {
+            copy_str(o->proto, sizeof o->proto, "");
+            snprintf(o->proto, sizeof o->proto, "%.*s", (int)(hs - ourl), ourl);
+            hs += 3;
+            size_t hl = strcspn(hs, "/?#");
+            snprintf(o->host, sizeof o->host, "%.*s", (int)hl, hs);
+            copy_str(o->uri, sizeof o->uri, hs[hl] == '/' ? hs + hl : "/");
+            copy_str(o->method, sizeof o->method, http_header(r, "X-Original-Method"));
+            o->known = 1;
+        }
+    }
+}
+
+static void original_request(struct http_req *r, enum dialect d, struct original *o)
+{
+    memset(o, 0, sizeof *o);
+    copy_str(o->method, sizeof o->method, http_method(r));
+    copy_str(o->proto, sizeof o->proto, cfg->base_url_https ? "https" : "http");
+    if (d == D_ENVOY) {
+        /* Envoy appends the original path to /auth/envoy; the Host header is
+         * the original one. The query is not in http_path. */
+        const char *path = http_path(r) + strlen("/auth/envoy");
+        copy_str(o->uri, sizeof o->uri, *path ? path : "/");
+        copy_str(o->host, sizeof o->host, http_header(r, "Host"));
+        o->known = 1;
+        return;
+    }
+    /* X-Forwarded-* and X-Original-* only from a configured trusted proxy:
+     * from anyone else they are the client's own words. */
+    if (http_peer_trusted(r))
+        original_from_headers(r, o);
+    if (!o->method[0])
+        copy_str(o->method, sizeof o->method, http_method(r));
+}
+
+/* ---- routes ---- */
+
+static int host_matches(const char *want, const char *host)
+{
+    if (!want[0])
+        return 1;
+    if (strcasecmp(want, host) == 0)
+        return 1;
+    size_t n = strlen(want);
+    return strncasecmp(want, host, n) == 0 && host[n] == ':';
+}
+
+static int prefix_matches(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(prefix, path, n) != 0)
+        return 0;
+    return prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/';
+}
+
+static const struct config_route *route_find(const struct original *o, const char *path)
+{
+    const struct config_route *best = NULL;
+    size_t best_len = 0;
+    int best_host = 0;
+    for (int i = 0; i < cfg->nroutes; i++) {
+        const struct config_route *rt = &cfg->routes[i];
+        if (!host_matches(rt->host, o->host) || !prefix_matches(rt->path_prefix, path))
+            continue;
+        size_t len = strlen(rt->path_prefix);
+        int has_host = rt->host[0] != '\0';
+        if (!best || len > best_len || (len == best_len && has_host && !best_host)) {
+            best = rt;
+            best_len = len;
+            best_host = has_host;
+        }
+    }
+    if (!best && cfg->default_route[0])
+        for (int i = 0; i < cfg->nroutes; i++)
+            if (strcmp(cfg->routes[i].name, cfg->default_route) == 0)
+                best = &cfg->routes[i];
+    return best;
+}
+
+struct target {
+    char org[ORG_SLUG_MAX];
+    char ws[ORG_SLUG_MAX];
+    char permission[129];
+    const struct config_route *route;
+};
+
+static int split_workspace(const char *w, struct target *t)
+{
+    const char *slash = strchr(w, '/');
+    if (!slash || slash == w || !slash[1] || strchr(slash + 1, '/') || (size_t)(slash - w) >= sizeof t->org ||
+        strlen(slash + 1) >= sizeof t->ws)
+        return -1;
+    snprintf(t->org, sizeof t->org, "%.*s", (int)(slash - w), w);
+    snprintf(t->ws, sizeof t->ws, "%s", slash + 1);
+    return 0;
+}
+
+/* Where the decision applies. The workspace query parameter counts only on
+ * the endpoints whose URL the proxy's own configuration writes (/auth,
+ * /auth/forward, /v1/authz); on /auth/envoy the query is the client's. */
+static int find_target(struct http_req *r, enum dialect d, const struct original *o, struct target *t,
+                       struct err *e)
+{
+    memset(t, 0, sizeof *t);
+    const char *ws = d == D_ENVOY ? NULL : http_query(r, "workspace");
+    const char *perm = d == D_ENVOY ? NULL : http_query(r, "permission");
+    if (ws) {
+        if (split_workspace(ws, t) < 0)
+            return err_set(e, "bad_request", "workspace must be ORG/WORKSPACE");
+        snprintf(t->permission, sizeof t->permission, "%s", perm ? perm : "workspace:read");
+        return 0;
+    }
+    if (d == D_JSON)
+        return err_set(e, "bad_request", "workspace=ORG/WORKSPACE is required");
+    char path[URL_MAX + 1];
+    const struct config_route *rt = NULL;
+    if (o->known) {
+        if (url_normalize_path(o->uri, path, sizeof path, e) < 0)
+            return -1;
+        rt = route_find(o, path);
+    } else if (cfg->default_route[0]) {
+        rt = route_find(o, "\x01"); /* matches nothing: falls to the default */
+    }
+    if (!rt)
+        return err_set(e, "forbidden", "No route covers this request.");
+    t->route = rt;
+    split_workspace(rt->workspace, t);
+    snprintf(t->permission, sizeof t->permission, "%s", rt->permission);
+    return 0;
+}
+
+/* ---- the decision ---- */
+
+static size_t split_words(char *s, const char **out, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = s ? strtok_r(s, " ", &save) : NULL; w && n < max; w = strtok_r(NULL, " ", &save))
+        out[n++] = w;
+    return n;
+}
+
+static int key_scope_allows(const struct principal *p, const char *ws_id, const char *permission)
+{
+    if (!p->is_key)
+        return 1;
+    if (p->key_ws_id[0] && strcmp(p->key_ws_id, ws_id) != 0)
+        return 0; /* a workspace key speaks for its workspace only */
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", p->scopes);
+    const char *words[32];
+    size_t n = split_words(copy, words, 32);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(words[i], "org:admin") || !strcmp(words[i], permission) || !strcmp(words[i], "authz:check"))
+            return 1;
+    return 0;
+}
+
+struct verdict {
+    struct authz_result res;
+    char org_role[16];
+    char role[64];
+    char reason[64];
+};
+
+/* What the decision needs about (uid, org, workspace), flat so that it can
+ * live in the per-worker cache. */
+struct access {
+    int exists;               /* 0: no such org or workspace */
+    char ws_id[ORG_ID_MAX];
+    enum org_role org_role;
+    char ws_role[64];
+    char default_role[64];
+    char perms[512];
+    char ents[512];
+};
+
+static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "a:%s|%s|%s", uid, t->org, t->ws);
+    if (tlcache_get(key, a, sizeof *a))
+        return 0;
+    memset(a, 0, sizeof *a);
+    struct org_info org;
+    struct org_ws_access acc;
+    memset(&acc, 0, sizeof acc);
+    if (org_lookup(t->org, &org, e) == 0 && org_ws_access_load(org.id, t->ws, uid, &acc, e) == 0) {
+        a->exists = 1;
+        snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
+        a->org_role = acc.org_role;
+        snprintf(a->ws_role, sizeof a->ws_role, "%s", acc.ws_role);
+        snprintf(a->default_role, sizeof a->default_role, "%s", acc.default_role);
+        snprintf(a->perms, sizeof a->perms, "%s", acc.role_perms ? acc.role_perms : "");
+        snprintf(a->ents, sizeof a->ents, "%s", acc.entitlements ? acc.entitlements : "");
+        org_ws_access_clear(&acc);
+    } else if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") &&
+               strcmp(e->code, "workspace_not_found")) {
+        return -1; /* Redis trouble: never a guess */
+    }
+    tlcache_put(key, a, sizeof *a);
+    return 0;
+}
+
+static int decide(const struct principal *p, const struct target *t, struct verdict *v, struct err *e)
+{
+    memset(v, 0, sizeof *v);
+    struct access a;
+    if (access_load(p->uid, t, &a, e) < 0)
+        return -1;
+    if (!a.exists) {
+        snprintf(v->reason, sizeof v->reason, "no_workspace_access");
+        return 0;
+    }
+    const char *custom[64], *ents[64];
+    struct authz_subject s = {
+        .org_role = a.org_role,
+        .workspace_role = a.ws_role[0] ? a.ws_role : NULL,
+        .default_role = a.default_role[0] ? a.default_role : NULL,
+    };
+    s.ncustom = split_words(a.perms, custom, 64);
+    s.custom_permissions = custom;
+    s.nentitlements = split_words(a.ents, ents, 64);
+    s.entitlements = ents;
+    authz_decide(&s, t->permission, &v->res);
+    snprintf(v->reason, sizeof v->reason, "%s", v->res.reason);
+    snprintf(v->role, sizeof v->role, "%s", v->res.role);
+    snprintf(v->org_role, sizeof v->org_role, "%s", org_role_name(a.org_role));
+    if (v->res.allow && !key_scope_allows(p, a.ws_id, t->permission)) {
+        v->res.allow = 0;
+        snprintf(v->reason, sizeof v->reason, "key_scope");
+    }
+    return 0;
+}
+
+/* ---- answers ---- */
+
+static int wants_html(struct http_req *r, const struct target *t)
+{
+    if (t && t->route && t->route->api)
+        return 0;
+    const char *xrw = http_header(r, "X-Requested-With");
+    if (xrw && strcasecmp(xrw, "XMLHttpRequest") == 0)
+        return 0;
+    const char *accept = http_header(r, "Accept");
+    return accept && strstr(accept, "text/html") != NULL;
+}
+
+static char *login_url(const struct original *o)
+{
+    if (!o->known || !o->host[0])
+        return util_xasprintf("%s/login", cfg->base_url);
+    char *full = util_xasprintf("%s://%s%s", strcmp(o->proto, "https") == 0 ? "https" : "http", o->host, o->uri);
+    char *enc = url_encode(full);
+    char *out = util_xasprintf("%s/login?rd=%s", cfg->base_url, enc);
+    free(enc);
+    free(full);
+    return out;
+}
+
+static void reply_unauthenticated(struct http_req *r, enum dialect d, const struct original *o,
+                                  const struct target *t, const struct err *e)
+{
+    if (!strcmp(e->code, "store_unavailable") || !strcmp(e->code, "rate_limited")) {
+        http_reply_err(r, e);
+        return;
+    }
+    http_log_code(r, "unauthorized");
+    char *loc = login_url(o);
+    int html = wants_html(r, t);
+    switch (d) {
+    case D_NGINX:
+        /* nginx turns a 302 from auth_request into a 500: 401 + Location. */
+        http_add_header(r, "Location", loc);
+        http_reply_error(r, "unauthorized", NULL);
+        break;
+    case D_FORWARD:
+        if (html)
+            http_redirect(r, strcmp(o->method, "GET") == 0 || strcmp(o->method, "HEAD") == 0 ? 302 : 303, loc);
+        else
+            http_reply_error(r, "unauthorized", NULL);
+        break;
+    default:
+        http_reply_error(r, "unauthorized", NULL);
+        break;
+    }
+    free(loc);
+}
+
+static void set_identity_headers(struct http_req *r, const struct principal *p, const struct target *t,
+                                 const struct verdict *v)
+{
+    char ws[2 * ORG_SLUG_MAX + 2];
+    snprintf(ws, sizeof ws, "%s/%s", t->org, t->ws);
+    http_add_header(r, cfg->header_user, p->uid);
+    if (p->email[0])
+        http_add_header(r, cfg->header_email, p->email);
+    http_add_header(r, cfg->header_org, t->org);
+    http_add_header(r, cfg->header_workspace, ws);
+    http_add_header(r, cfg->header_role, v->role);
+    if (v->org_role[0])
+        http_add_header(r, cfg->header_org_role, v->org_role);
+}
+
+static void forward_auth(struct http_req *r, enum dialect d)
+{
+    struct err e;
+    err_clear(&e);
+    struct original o;
+    original_request(r, d, &o);
+    struct principal p;
+    struct target t;
+    if (authenticate(r, &p, &e) < 0) {
+        /* Credentials first: whatever the route, no valid session is "not
+         * signed in". The route only says whether a redirect is allowed. */
+        struct err ignored;
+        if (find_target(r, d, &o, &t, &ignored) < 0)
+            memset(&t, 0, sizeof t);
+        reply_unauthenticated(r, d, &o, &t, &e);
+        return;
+    }
+    if (find_target(r, d, &o, &t, &e) < 0) {
+        http_reply_error(r, !strcmp(e.code, "forbidden") ? "no_route" : e.code, e.msg);
+        return;
+    }
+    http_log_org(r, t.org);
+    struct verdict v;
+    if (decide(&p, &t, &v, &e) < 0) {
+        http_reply_err(r, &e);
+        return;
+    }
+    if (!v.res.allow) {
+        http_reply_error(r, "forbidden", v.reason);
+        return;
+    }
+    set_identity_headers(r, &p, &t, &v);
+    http_reply(r, 200, "text/plain; charset=utf-8", "", 0);
+}
+
+void gate_auth_nginx(struct http_req *r) { forward_auth(r, D_NGINX); }
+void gate_auth_forward(struct http_req *r) { forward_auth(r, D_FORWARD); }
+void gate_auth_envoy(struct http_req *r) { forward_auth(r, D_ENVOY); }
+
+void gate_v1_authz(struct http_req *r)
+{
+    struct err e;
+    err_clear(&e);
+    struct principal p;
+    struct original o;
+    original_request(r, D_JSON, &o);
+    if (authenticate(r, &p, &e) < 0) {
+        if (strcmp(e.code, "store_unavailable") && strcmp(e.code, "rate_limited"))
+            err_set(&e, "unauthorized", NULL);
+        http_reply_err(r, &e);
+        return;
+    }
+    struct target t;
+    if (find_target(r, D_JSON, &o, &t, &e) < 0) {
+        http_reply_err(r, &e);
+        return;
+    }
+    http_log_org(r, t.org);
+    struct verdict v;
+    if (decide(&p, &t, &v, &e) < 0) {
+        http_reply_err(r, &e);
+        return;
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "allow", json_boolean(v.res.allow));
+    json_object_set_new(out, "reason", json_string(v.reason));
+    json_object_set_new(out, "role", json_string(v.role));
+    http_reply_json(r, 200, out);
+}
+
+void gate_v1_session(struct http_req *r)
+{
+    struct err e;
+    err_clear(&e);
+    struct principal p;
+    if (authenticate(r, &p, &e) < 0) {
+        if (strcmp(e.code, "store_unavailable") && strcmp(e.code, "rate_limited"))
+            err_set(&e, "unauthorized", NULL);
+        http_reply_err(r, &e);
+        return;
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "user_id", json_string(p.uid));
+    if (p.email[0])
+        json_object_set_new(out, "email", json_string(p.email));
+    json_object_set_new(out, "kind", json_string(p.is_key ? "api_key" : "session"));
+    struct org_info org;
+    if (org_lookup(p.org_id, &org, &e) == 0) {
+        json_object_set_new(out, "org", json_string(org.slug));
+        struct org_member m;
+        if (org_member_get(org.id, p.uid, &m, &e) == 0)
+            json_object_set_new(out, "org_role", json_string(org_role_name(m.role)));
+    }
+    http_reply_json(r, 200, out);
+}

@@ -1,0 +1,146 @@
+/* ssogate serve against a real redis-server: health, readiness across a
+ * Redis outage, metrics, request ids, config refusal at start, graceful stop. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "util/util.h"
+
+static struct sg sg;
+
+static void start(void) { sg_start(&sg, NULL, NULL); }
+static void stop(void) { sg_stop(&sg); }
+
+TestSuite(serve, .init = start, .fini = stop, .timeout = 120);
+
+Test(serve, healthz_and_readyz_answer_200)
+{
+    struct sg_resp r;
+    sg_get(&sg, "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\"ok\""));
+    sg_resp_free(&r);
+    sg_get(&sg, "/readyz", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    sg_resp_free(&r);
+}
+
+Test(serve, readyz_follows_redis_down_and_back_without_restart)
+{
+    cr_assert_geq(sg_wait_status(&sg, "/readyz", 200, 5000), 0);
+    ts_redis_kill(&sg.redis);
+    long down = sg_wait_status(&sg, "/readyz", 503, 5000);
+    cr_assert_geq(down, 0, "readyz never went to 503 with Redis dead");
+    struct sg_resp r;
+    sg_get(&sg, "/readyz", &r);
+    cr_assert(strstr(r.body, "\"error\":\"not_ready\""), "%s", r.body);
+    sg_resp_free(&r);
+    /* Liveness does not depend on Redis. */
+    sg_get(&sg, "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    sg_resp_free(&r);
+    cr_assert_eq(ts_redis_restart(&sg.redis), 0, "%s", ts_last_error());
+    long back = sg_wait_status(&sg, "/readyz", 200, 5000);
+    cr_assert_geq(back, 0, "readyz did not come back after Redis returned");
+    cr_assert_leq(back, 1000, "readyz took %ld ms to come back (bound: 1 s)", back);
+    sg_get(&sg, "/metrics", &r);
+    cr_assert(strstr(r.body, "ssogate_redis_reconnects_total "), "%s", r.body);
+    cr_assert_null(strstr(r.body, "ssogate_redis_errors_total 0\n"), "errors not counted");
+    sg_resp_free(&r);
+}
+
+Test(serve, metrics_count_requests_by_route_and_status)
+{
+    struct sg_resp r;
+    sg_get(&sg, "/healthz", &r);
+    sg_resp_free(&r);
+    sg_get(&sg, "/nope", &r);
+    cr_assert_eq(r.status, 404);
+    sg_resp_free(&r);
+    sg_get(&sg, "/metrics", &r);
+    cr_assert_eq(r.status, 200);
+    char *ct = sg_header(&r, "Content-Type");
+    cr_assert(ct && strstr(ct, "text/plain"), "%s", ct);
+    free(ct);
+    cr_assert(strstr(r.body, "ssogate_http_requests_total{route=\"healthz\",status=\"200\"} 1"), "%s", r.body);
+    cr_assert(strstr(r.body, "ssogate_http_requests_total{route=\"unmatched\",status=\"404\"} 1"), "%s", r.body);
+    cr_assert(strstr(r.body, "ssogate_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 1"));
+    cr_assert(strstr(r.body, "ssogate_errors_total{code=\"not_found\"} 1"), "%s", r.body);
+    sg_resp_free(&r);
+}
+
+Test(serve, one_json_log_line_per_request_with_request_id)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "X-Request-Id: it-req-42");
+    struct sg_resp r;
+    sg_request(&sg, "GET", "/healthz", h, NULL, &r);
+    char *rid = sg_header(&r, "X-Request-Id");
+    cr_assert_str_eq(rid, "it-req-42");
+    free(rid);
+    sg_resp_free(&r);
+    curl_slist_free_all(h);
+    usleep(100 * 1000);
+    char *log = ts_read_file(sg.log, NULL);
+    cr_assert_not_null(log);
+    const char *line = strstr(log, "\"request_id\":\"it-req-42\"");
+    cr_assert_not_null(line, "%s", log);
+    while (line > log && line[-1] != '\n')
+        line--;
+    json_error_t je;
+    const char *end = strchr(line, '\n');
+    json_t *o = json_loadb(line, (size_t)(end - line), 0, &je);
+    cr_assert_not_null(o, "log line is not JSON: %s", je.text);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "method")), "GET");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "path")), "/healthz");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "route")), "healthz");
+    cr_assert_eq(json_integer_value(json_object_get(o, "status")), 200);
+    cr_assert(json_is_number(json_object_get(o, "duration_ms")));
+    cr_assert(json_is_string(json_object_get(o, "time")));
+    json_decref(o);
+    free(log);
+}
+
+Test(serve, sigterm_stops_cleanly)
+{
+    sg_stop_server(&sg); /* asserts exit status 0 */
+    struct sg_resp r;
+    sg_get(&sg, "/healthz", &r);
+    cr_assert_eq(r.status, -1);
+    sg_resp_free(&r);
+    sg_restart_server(&sg);
+    sg_get(&sg, "/healthz", &r);
+    cr_assert_eq(r.status, 200);
+    sg_resp_free(&r);
+}
+
+Test(serve, bad_config_refused_at_start_with_file_line_and_status_2)
+{
+    char *bad = ts_path(sg.dir, "bad.conf");
+    ts_write_file(bad, "[server]\nlisten = 127.0.0.1:1\nworkers = lots\n");
+    char *cmd = util_xasprintf("%s serve -c %s 2>&1", sg_bin(), bad);
+    FILE *p = popen(cmd, "r");
+    char out[512] = {0};
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    cr_assert_eq(WEXITSTATUS(st), 2, "exit %d: %s", WEXITSTATUS(st), out);
+    cr_assert(strstr(out, "bad.conf:3: [server] workers: 'lots' is not an integer"), "%s", out);
+    free(cmd);
+    free(bad);
+}
+
+Test(serve, refuses_to_start_with_lasso_flag_set)
+{
+    char *cmd = util_xasprintf("LASSO_FLAG=no-verify-signature %s serve -c %s 2>&1", sg_bin(), sg.conf);
+    FILE *p = popen(cmd, "r");
+    char out[512] = {0};
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    cr_assert_eq(WEXITSTATUS(st), 2, "exit %d: %s", WEXITSTATUS(st), out);
+    cr_assert(strstr(out, "LASSO_FLAG"), "%s", out);
+    free(cmd);
+}
