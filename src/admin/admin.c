@@ -661,3 +661,16 @@ int admin_route_count(void)
 {
     return (int)(sizeof admin_routes / sizeof admin_routes[0]) - 1;
 }
+
+struct http_route *admin_routes_with(const struct http_route *base)
+{
+    size_t nb = 0;
+    while (base && base[nb].name)
+        nb++;
+    size_t na = (size_t)admin_route_count();
+    struct http_route *all = util_xcalloc(nb + na + 1, sizeof *all);
+    if (nb)
+        memcpy(all, base, nb * sizeof *all);
+    memcpy(all + nb, admin_routes, (na + 1) * sizeof *all);
+    return all;
+}

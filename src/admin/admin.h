@@ -13,5 +13,12 @@
 extern const struct http_route admin_routes[];
 /* Number of rows before the NULL row. */
 int admin_route_count(void);
+/* A new table: base's rows, then admin_routes, then the NULL row
+ * (malloc'd; free() it after http_server_stop). For `serve`:
+ *     struct http_route *all = admin_routes_with(routes);
+ *     srv = http_server_start(&cfg, all, &e);
+ * and, for the periodic domain re-check, domain_recheck_thread_start(
+ * cfg.dns_recheck_interval_s) / domain_recheck_thread_stop() (org/domain.h). */
+struct http_route *admin_routes_with(const struct http_route *base);
 
 #endif

@@ -410,3 +410,16 @@ Test(admin, every_route_is_described_in_openapi)
     }
     free(doc);
 }
+
+Test(admin, routes_merge_into_the_main_table)
+{
+    static const struct http_route base[] = {
+        {"healthz", HTTP_GET, "/healthz", NULL, 0, 0, RL_NONE},
+        {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
+    };
+    struct http_route *all = admin_routes_with(base);
+    cr_assert_str_eq(all[0].name, "healthz");
+    cr_assert_str_eq(all[1].name, admin_routes[0].name);
+    cr_assert_null(all[1 + admin_route_count()].name);
+    free(all);
+}
