@@ -4,6 +4,7 @@
  * reply. Reads need scope org:read or org:admin, writes org:admin. */
 #include "admin/admin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,16 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
     const char *auth = http_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return fail_or_reply(r, c, "unauthorized", "An org API key is required (Authorization: Bearer sgk_...).");
+    int wait = http_ratelimit_blocked(r, RL_APIKEY);
+    if (wait > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", wait);
+        http_add_header(r, "Retry-After", secs);
+        return fail_or_reply(r, c, "rate_limited", "Too many failed API-key checks from this address.");
+    }
     if (apikey_verify(auth + 7, &c->key, &c->e) < 0) {
+        if (strcmp(c->e.code, "store_unavailable") != 0)
+            http_ratelimit_spend(r, RL_APIKEY); /* only failures count (DESIGN: rate limits) */
         reply_err(r, &c->e);
         return -1;
     }

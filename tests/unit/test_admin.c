@@ -27,6 +27,8 @@ static void start(void)
     struct err e;
     setenv("SSOGATE_LISTEN", "127.0.0.1:0", 1);
     setenv("SSOGATE_SERVER_WORKERS", "2", 1);
+    setenv("SSOGATE_RATELIMIT_APIKEY_BURST", "5", 1);
+    setenv("SSOGATE_RATELIMIT_APIKEY_PER_MINUTE", "1", 1);
     cr_assert_eq(config_load(&cfg, NULL, &e), 0, "%s", e.msg);
     log_set_level("error");
     srv = http_server_start(&cfg, admin_routes, &e);
@@ -422,4 +424,21 @@ Test(admin, routes_merge_into_the_main_table)
     cr_assert_str_eq(all[1].name, admin_routes[0].name);
     cr_assert_null(all[1 + admin_route_count()].name);
     free(all);
+}
+
+Test(admin, failed_key_checks_are_rate_limited_per_address)
+{
+    /* valid keys are never limited */
+    for (int i = 0; i < 8; i++)
+        expect(acme_key, "GET", "/v1/orgs/acme", NULL, 200, NULL);
+    for (int i = 0; i < 5; i++)
+        expect("sgk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET", "/v1/orgs/acme", NULL, 401,
+               "apikey_invalid");
+    struct resp r;
+    call("sgk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET", "/v1/orgs/acme", NULL, &r);
+    cr_assert_eq(r.status, 429, "%s", r.body.data);
+    cr_assert_str_eq(jget(&r, "error"), "rate_limited");
+    done(&r);
+    /* the limit is per client address and class: a good key is refused too while blocked */
+    expect(acme_key, "GET", "/v1/orgs/acme", NULL, 429, "rate_limited");
 }
