@@ -11,5 +11,7 @@ int cli_keys(int argc, char **argv);             /* src/session/keys_cli.c */
 int cli_org(int argc, char **argv);              /* src/org/cli.c */
 int cli_domain(int argc, char **argv);           /* src/org/cli.c */
 int cli_audit(int argc, char **argv);            /* src/org/cli.c */
+int cli_member(int argc, char **argv);           /* src/org/cli.c */
+int cli_invite(int argc, char **argv);           /* src/org/cli.c */
 
 #endif

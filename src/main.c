@@ -17,8 +17,10 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"serve", cli_serve, "run the HTTP server (-c FILE)"},
     {"verify-response", cli_verify_response, "validate one SAML Response offline"},
-    {"org", cli_org, "create, list and show organizations"},
+    {"org", cli_org, "create, list, show and delete organizations"},
     {"domain", cli_domain, "add, verify, remove, list and re-check verified domains"},
+    {"member", cli_member, "add, change, remove and list an organization's members"},
+    {"invite", cli_invite, "invite a person to an organization (prints the link)"},
     {"audit", cli_audit, "read an organization's audit log"},
     {"keys", cli_keys, "session signing keys: list, stage, rotate, retire KID"},
     {"help", cmd_help, "this list"},

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "cli.h"
 #include "gate/gate.h"
 #include "http/http.h"
@@ -198,6 +199,7 @@ int cli_serve(int argc, char **argv)
 
     int rc = 2;
     struct http_server *srv = NULL;
+    struct http_route *all_routes = NULL;
     int inval_started = 0;
     pthread_t inval;
     struct keyring *ring = NULL;
@@ -211,12 +213,15 @@ int cli_serve(int argc, char **argv)
     domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
     rc = 1;
     inval_started = pthread_create(&inval, NULL, inval_thread, NULL) == 0;
-    srv = http_server_start(&cfg, routes, &e);
+    all_routes = admin_routes_with(routes); /* + the admin API, /v1/orgs/... */
+    srv = http_server_start(&cfg, all_routes, &e);
     if (!srv) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
         goto done;
     }
     log_msg(LOG_INFO, "listening on %s:%d (public %s)", cfg.listen_host, http_server_port(srv), cfg.base_url);
+    if (domain_recheck_thread_start(cfg.dns_recheck_interval_s, &e) < 0)
+        log_msg(LOG_WARN, "verified domains will not be re-checked: %s", e.msg);
     int sig = wait_for_signal();
     log_msg(LOG_INFO, "%s received: finishing in-flight requests (up to %d s)", strsignal(sig),
             cfg.shutdown_timeout_s);
@@ -224,6 +229,7 @@ int cli_serve(int argc, char **argv)
     log_msg(LOG_INFO, "stopped");
     rc = 0;
 done:
+    domain_recheck_thread_stop();
     if (inval_started) {
         atomic_store(&inval_stop, 1);
         pthread_join(inval, NULL);
@@ -233,6 +239,7 @@ done:
     store_shutdown();
     saml_shutdown();
     keyring_free(ring);
+    free(all_routes);
     config_free(&cfg);
     return rc;
 }

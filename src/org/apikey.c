@@ -70,6 +70,8 @@ int apikey_create(const struct org_actor *a, const char *org_id, const char *kin
     int is_ws = kind && strcmp(kind, "workspace") == 0;
     if (!kind || (!is_ws && strcmp(kind, "org") != 0) || (is_ws && (!ws_id || !*ws_id)))
         return err_set(e, "bad_request", "kind is 'org' or 'workspace' (with a workspace).");
+    if ((is_ws && !org_id_valid('w', ws_id)) || !org_id_valid('u', principal_uid))
+        return err_set(e, is_ws && !org_id_valid('w', ws_id) ? "workspace_not_found" : "member_not_found", NULL);
     if (!scopes_valid(scopes))
         return err_set(e, "bad_request", "scopes are space-separated permission strings.");
     if (expires_s < 0 || (name && strlen(name) > 128))
@@ -120,6 +122,8 @@ static const char lua_key_revoke[] =
 
 int apikey_revoke(const struct org_actor *a, const char *org_id, const char *prefix, struct err *e)
 {
+    if (!prefix || strlen(prefix) != APIKEY_PREFIX_LEN || strspn(prefix, "0123456789abcdef") != APIKEY_PREFIX_LEN)
+        return err_set(e, "apikey_not_found", NULL);
     const char *args[] = {prefix};
     struct store_reply *r = org_script(lua_key_revoke, org_id, a, 1, args, e);
     store_reply_free(r);
@@ -240,4 +244,48 @@ void apikey_actor(const struct apikey_principal *p, struct org_actor *a)
     a->operator = 0;
     a->uid = p->uid;
     a->label = p->label;
+}
+
+static const char lua_key_list[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "for _, kp in ipairs(redis.call('SMEMBERS', k('keys'))) do\n"
+    "  local h = redis.call('HMGET', k('key:' .. kp), 'kind', 'ws', 'principal', 'scopes', 'name', 'created',\n"
+    "    'expires', 'last_used', 'revoked')\n"
+    "  if h[1] then table.insert(out, {kp, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or '', h[6] or '0',\n"
+    "    h[7] or '0', h[8] or '0', h[9] or '0'}) end\n"
+    "end\n"
+    "return out\n";
+
+static json_t *time_or_null(const char *ms)
+{
+    long long v = atoll(ms);
+    if (v <= 0)
+        return json_null();
+    char t[32];
+    util_format_time((time_t)(v / 1000), t, sizeof t);
+    return json_string(t);
+}
+
+int apikey_list_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_key_list, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *x = store_reply_elem(r, i);
+        char f[10][600];
+        for (size_t j = 0; j < 10; j++)
+            field(x, j, f[j], sizeof f[j]);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "prefix", f[0],
+                                             "kind", f[1], "workspace", f[2][0] ? f[2] : NULL, "holder", f[3],
+                                             "scopes", f[4], "name", f[5], "created", time_or_null(f[6]),
+                                             "expires", time_or_null(f[7]), "last_used", time_or_null(f[8]),
+                                             "revoked", time_or_null(f[9])));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
 }

@@ -26,6 +26,10 @@ int apikey_create(const struct org_actor *a, const char *org_id, const char *kin
                   char **full, char prefix[APIKEY_PREFIX_LEN + 1], struct err *e);
 int apikey_revoke(const struct org_actor *a, const char *org_id, const char *prefix, struct err *e);
 
+/* [{prefix, kind, workspace, holder, scopes, name, created, expires,
+ * last_used, revoked}] (times RFC 3339 or null); never the hash. */
+int apikey_list_json(const char *org_id, json_t **out, struct err *e);
+
 /* Who a valid key speaks for. org_role is the principal's role now. */
 struct apikey_principal {
     char org_id[ORG_ID_MAX];

@@ -12,6 +12,7 @@
 #include "org/audit.h"
 #include "org/domain.h"
 #include "org/org.h"
+#include "org/provision.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/util.h"
@@ -47,7 +48,6 @@ static int cli_setup(const char *path, struct config *cfg)
         return 2;
     }
     org_configure(cfg);
-    domain_configure(cfg->dns_resolvers, cfg->dns_timeout_ms, cfg->dns_recheck_grace);
     struct store_config sc = {
         .url = cfg->redis_url,
         .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
@@ -74,13 +74,16 @@ static void cli_teardown(struct config *cfg)
 
 /* Parsed options shared by the commands. */
 struct opts {
-    const char *config, *owner, *name, *cursor;
-    int verified, subdomains, limit;
+    const char *config, *owner, *name, *cursor, *role;
+    char workspaces[1024];   /* "slug=role ..." from repeated --workspace */
+    int ttl;
+    int verified, subdomains, limit, yes;
     char **pos;
     int npos;
 };
 
-enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR };
+enum { OPT_OWNER = 256, OPT_NAME, OPT_VERIFIED, OPT_SUBDOMAINS, OPT_LIMIT, OPT_CURSOR, OPT_YES, OPT_ROLE,
+       OPT_WORKSPACE, OPT_TTL };
 
 /* -1 on a usage error (printed). */
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
@@ -90,6 +93,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         {"name", required_argument, NULL, OPT_NAME}, {"verified", no_argument, NULL, OPT_VERIFIED},
         {"include-subdomains", no_argument, NULL, OPT_SUBDOMAINS},
         {"limit", required_argument, NULL, OPT_LIMIT}, {"cursor", required_argument, NULL, OPT_CURSOR},
+        {"yes", no_argument, NULL, OPT_YES},        {"role", required_argument, NULL, OPT_ROLE},
+        {"workspace", required_argument, NULL, OPT_WORKSPACE}, {"ttl", required_argument, NULL, OPT_TTL},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -106,6 +111,24 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
         case OPT_VERIFIED: o->verified = 1; break;
         case OPT_SUBDOMAINS: o->subdomains = 1; break;
         case OPT_CURSOR: o->cursor = optarg; break;
+        case OPT_YES: o->yes = 1; break;
+        case OPT_ROLE: o->role = optarg; break;
+        case OPT_WORKSPACE: {
+            size_t have = strlen(o->workspaces);
+            if (have + strlen(optarg) + 2 > sizeof o->workspaces) {
+                fputs(usage, stderr);
+                return -1;
+            }
+            snprintf(o->workspaces + have, sizeof o->workspaces - have, "%s%s", have ? " " : "", optarg);
+            break;
+        }
+        case OPT_TTL:
+            o->ttl = (int)strtol(optarg, &end, 10);
+            if (*end || o->ttl < 1) {
+                fprintf(stderr, "ssogate: --ttl must be a positive number of seconds\n%s", usage);
+                return -1;
+            }
+            break;
         case OPT_LIMIT:
             o->limit = (int)strtol(optarg, &end, 10);
             if (*end || o->limit < 1 || o->limit > 1000) {
@@ -135,7 +158,8 @@ static json_t *org_json(const struct org_info *i)
 static const char org_usage[] =
     "usage: ssogate org create SLUG --owner EMAIL [--name NAME] [-c FILE]\n"
     "       ssogate org list [-c FILE]\n"
-    "       ssogate org show SLUG [-c FILE]\n";
+    "       ssogate org show SLUG [-c FILE]\n"
+    "       ssogate org delete SLUG --yes [-c FILE]\n";
 
 static int org_cmd_create(const struct opts *o)
 {
@@ -173,6 +197,17 @@ static int org_cmd_list(void)
     return 0;
 }
 
+static int org_cmd_delete(const char *slug)
+{
+    struct org_info info;
+    struct err e;
+    err_clear(&e);
+    if (org_lookup(slug, &info, &e) < 0 || org_delete(&cli_actor, info.id, &e) < 0)
+        return fail_json(&e);
+    print_json(json_pack("{s:s, s:s}", "org", info.slug, "status", "deleted"));
+    return 0;
+}
+
 static int org_cmd_show(const char *slug)
 {
     struct org_info info;
@@ -188,7 +223,7 @@ static char *slug_slot;
 
 static int is_known_option(const char *a)
 {
-    static const char *const known[] = {"-c", "--config", "-h", "--help", "--owner", "--name", NULL};
+    static const char *const known[] = {"-c", "--config", "-h", "--help", "--owner", "--name", "--yes", NULL};
     for (const char *const *k = known; *k; k++) {
         size_t n = strlen(*k);
         if (strncmp(a, *k, n) == 0 && (a[n] == '\0' || a[n] == '='))
@@ -211,7 +246,7 @@ int cli_org(int argc, char **argv)
     char **rest = argv + 1;
     int nrest = argc - 1;
     char *shifted[argc + 1];
-    if ((!strcmp(sub, "create") || !strcmp(sub, "show")) && argc >= 3 && !is_known_option(argv[2])) {
+    if ((!strcmp(sub, "create") || !strcmp(sub, "show") || !strcmp(sub, "delete")) && argc >= 3 && !is_known_option(argv[2])) {
         slug = argv[2];
         shifted[0] = argv[1];
         for (int i = 3; i <= argc; i++)
@@ -231,7 +266,7 @@ int cli_org(int argc, char **argv)
         }
     }
     int ok = (!strcmp(sub, "create") && o.npos == 1 && o.owner) || (!strcmp(sub, "list") && o.npos == 0) ||
-             (!strcmp(sub, "show") && o.npos == 1);
+             (!strcmp(sub, "show") && o.npos == 1) || (!strcmp(sub, "delete") && o.npos == 1 && o.yes);
     if (!ok) {
         fputs(org_usage, stderr);
         return 2;
@@ -244,6 +279,8 @@ int cli_org(int argc, char **argv)
         rc = org_cmd_create(&o);
     else if (!strcmp(sub, "list"))
         rc = org_cmd_list();
+    else if (!strcmp(sub, "delete"))
+        rc = org_cmd_delete(o.pos[0]);
     else
         rc = org_cmd_show(o.pos[0]);
     cli_teardown(&cfg);
@@ -375,6 +412,102 @@ int cli_audit(int argc, char **argv)
         print_json(json_pack("{s:s, s:o, s:s?}", "org", org.slug, "entries", entries, "next",
                              next[0] ? next : NULL));
     }
+    cli_teardown(&cfg);
+    return rc;
+}
+
+/* ---- members and invitations ------------------------------------------- */
+
+static const char member_usage[] =
+    "usage: ssogate member add ORG EMAIL --role owner|admin|member|viewer [-c FILE]\n"
+    "       ssogate member role ORG EMAIL --role ROLE [-c FILE]\n"
+    "       ssogate member remove ORG EMAIL [-c FILE]\n"
+    "       ssogate member list ORG [-c FILE]\n";
+
+static int member_run(const char *sub, const struct opts *o, enum org_role role)
+{
+    struct org_info org;
+    struct err e;
+    err_clear(&e);
+    char uid[ORG_ID_MAX];
+    if (org_lookup(o->pos[0], &org, &e) < 0)
+        return fail_json(&e);
+    if (!strcmp(sub, "list")) {
+        json_t *members;
+        if (org_members_json(org.id, &members, &e) < 0)
+            return fail_json(&e);
+        print_json(json_pack("{s:s, s:o}", "org", org.slug, "members", members));
+        return 0;
+    }
+    int rc;
+    if (!strcmp(sub, "add"))
+        rc = org_member_add(&cli_actor, org.id, o->pos[1], role, uid, &e);
+    else if ((rc = org_member_by_email(org.id, o->pos[1], uid, &e)) == 0)
+        rc = !strcmp(sub, "role") ? org_member_set_role(&cli_actor, org.id, uid, role, &e)
+                                  : org_member_remove(&cli_actor, org.id, uid, &e);
+    if (rc < 0)
+        return fail_json(&e);
+    print_json(json_pack("{s:s, s:s, s:s}", "id", uid, "email", o->pos[1], "role",
+                         !strcmp(sub, "remove") ? "removed" : org_role_name(role)));
+    return 0;
+}
+
+int cli_member(int argc, char **argv)
+{
+    struct opts o;
+    if (argc < 2) {
+        fputs(member_usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (parse_opts(argc - 1, argv + 1, &o, member_usage) < 0)
+        return 2;
+    enum org_role role = ORG_ROLE_NONE;
+    int needs_role = !strcmp(sub, "add") || !strcmp(sub, "role");
+    int ok = (needs_role && o.npos == 2 && o.role && org_role_parse(o.role, &role) == 0) ||
+             (!strcmp(sub, "remove") && o.npos == 2 && !o.role) || (!strcmp(sub, "list") && o.npos == 1);
+    if (!ok) {
+        fputs(member_usage, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = cli_setup(o.config, &cfg);
+    if (rc)
+        return rc;
+    rc = member_run(sub, &o, role);
+    cli_teardown(&cfg);
+    return rc;
+}
+
+static const char invite_usage[] =
+    "usage: ssogate invite ORG EMAIL --role ROLE [--workspace SLUG=ROLE]... [--ttl SECONDS] [-c FILE]\n";
+
+int cli_invite(int argc, char **argv)
+{
+    struct opts o;
+    enum org_role role;
+    if (parse_opts(argc, argv, &o, invite_usage) < 0)
+        return 2;
+    if (o.npos != 2 || !o.role || org_role_parse(o.role, &role) < 0) {
+        fputs(invite_usage, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = cli_setup(o.config, &cfg);
+    if (rc)
+        return rc;
+    struct org_info org;
+    struct err e;
+    err_clear(&e);
+    char *token = NULL, *link = NULL;
+    if (org_lookup(o.pos[0], &org, &e) < 0 ||
+        invite_create(&cli_actor, org.id, o.pos[1], role, o.workspaces, o.ttl, &token, &link, &e) < 0) {
+        rc = fail_json(&e);
+    } else {
+        print_json(json_pack("{s:s, s:s, s:s}", "org", org.slug, "email", o.pos[1], "link", link));
+    }
+    free(token);
+    free(link);
     cli_teardown(&cfg);
     return rc;
 }

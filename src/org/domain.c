@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "org/audit.h"
 #include "store/store.h"
@@ -146,12 +148,14 @@ static void ares_wait(ares_channel ch, struct txt_query *q, int64_t deadline)
 {
     while (!q->done && util_mono_ms() < deadline) {
         ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+        /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 by up to 31 places
+         * (undefined behaviour): test the bits as unsigned instead. */
+        unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
         struct pollfd pfd[ARES_GETSOCK_MAXNUM];
         int nfd = 0;
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-                               (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+            short ev = (short)(((bits >> i) & 1u ? POLLIN : 0) |
+                               ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
             if (ev)
                 pfd[nfd++] = (struct pollfd){.fd = socks[i], .events = ev};
         }
@@ -536,6 +540,86 @@ int domain_recheck_all(int *checked, int *removed, struct err *e)
         store_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
     return 0;
+}
+
+/* ---- the timer ---------------------------------------------------------- */
+
+int domain_recheck_round(int interval_s, struct err *e)
+{
+    char ttl[32], me[32];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)interval_s * 1000 - 1000);
+    snprintf(me, sizeof me, "%d", (int)getpid());
+    struct store_reply *r = store_cmdl(e, "SET", "sg:recheck:lock", me, "NX", "PX", ttl, NULL);
+    if (!r)
+        return -1;
+    int got = store_reply_type(r) == STORE_STATUS;
+    store_reply_free(r);
+    if (!got)
+        return 0;
+    int checked, removed;
+    if (domain_recheck_all(&checked, &removed, e) < 0)
+        return -1;
+    log_msg(LOG_INFO, "verified domains re-checked: %d checked, %d removed", checked, removed);
+    return 1;
+}
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int running, stop, interval_s;
+} rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static void *recheck_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&rt.lock);
+    while (!rt.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += rt.interval_s;
+        while (!rt.stop && pthread_cond_timedwait(&rt.wake, &rt.lock, &until) == 0)
+            ;
+        if (rt.stop)
+            break;
+        pthread_mutex_unlock(&rt.lock);
+        struct err e;
+        err_clear(&e);
+        if (domain_recheck_round(rt.interval_s, &e) < 0)
+            log_msg(LOG_WARN, "domain re-check round failed: %s", e.msg);
+        pthread_mutex_lock(&rt.lock);
+    }
+    pthread_mutex_unlock(&rt.lock);
+    store_thread_close();
+    return NULL;
+}
+
+int domain_recheck_thread_start(int interval_s, struct err *e)
+{
+    if (interval_s < 2)
+        return err_set(e, "config_invalid", "[dns] recheck_interval_s is too small.");
+    pthread_mutex_lock(&rt.lock);
+    int rc = 0;
+    if (!rt.running) {
+        rt.stop = 0;
+        rt.interval_s = interval_s;
+        rc = pthread_create(&rt.thread, NULL, recheck_main, NULL) == 0 ? 0 : -1;
+        rt.running = rc == 0;
+    }
+    pthread_mutex_unlock(&rt.lock);
+    return rc == 0 ? 0 : err_set(e, "internal_error", "cannot start the domain re-check thread");
+}
+
+void domain_recheck_thread_stop(void)
+{
+    pthread_mutex_lock(&rt.lock);
+    int running = rt.running;
+    rt.stop = 1;
+    pthread_cond_broadcast(&rt.wake);
+    pthread_mutex_unlock(&rt.lock);
+    if (running)
+        pthread_join(rt.thread, NULL);
+    rt.running = 0;
 }
 
 /* ---- sign-in look-ups --------------------------------------------------- */

@@ -53,6 +53,15 @@ int domain_list(const char *org_id, struct domain_info **out, size_t *n, struct 
 int domain_recheck_all(int *checked, int *removed, struct err *e);
 int domain_recheck(const char *org_id, const char *domain, int *removed, struct err *e);
 
+/* The server's timer: a thread that runs domain_recheck_all every
+ * interval_s (first run after one interval). Among many instances only one
+ * runs each round: it takes sg:recheck:lock (SET NX PX interval) first.
+ * stop wakes and joins it. */
+int domain_recheck_thread_start(int interval_s, struct err *e);
+void domain_recheck_thread_stop(void);
+/* One round behind the lock: 1 ran, 0 another instance holds the lock. */
+int domain_recheck_round(int interval_s, struct err *e);
+
 /* Sign-in look-ups. The org that verified the email's domain (or a parent
  * domain with include_subdomains), most specific first; domain_not_verified
  * when none. */

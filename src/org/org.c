@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "org/apikey.h"
+#include "org/domain.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -25,6 +26,7 @@ void org_configure(const struct config *cfg)
     lim.audit_max = cfg->org_audit_max_entries;
     lim.invitation_ttl_s = cfg->org_invitation_ttl_s;
     snprintf(base_url, sizeof base_url, "%s", cfg->base_url);
+    domain_configure(cfg->dns_resolvers, cfg->dns_timeout_ms, cfg->dns_recheck_grace);
 }
 
 const char *org_base_url(void) { return base_url; }
@@ -63,6 +65,19 @@ int org_slug_valid(const char *slug)
     }
     return 1;
 }
+
+int org_id_valid(char kind, const char *id)
+{
+    if (!id || id[0] != kind || id[1] != '_' || strlen(id) != 22)
+        return 0;
+    return strspn(id + 2, "0123456789abcdef") == 20;
+}
+
+#define NEED_ID(kind, id, code)                                                                    \
+    do {                                                                                           \
+        if (!org_id_valid(kind, id))                                                               \
+            return err_set(e, code, NULL);                                                         \
+    } while (0)
 
 int org_email_normalize(const char *in, char *out, size_t n, struct err *e)
 {
@@ -348,6 +363,56 @@ done:
     return rc;
 }
 
+/* Every key of the org is reachable from its indexes; the script deletes
+ * them all and returns what the global claims need: the slug, the verified
+ * domains and the key prefixes. */
+static const char lua_org_delete[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "if actor_rank() < 4 then return fail('org.delete', '', 'owner_required', 'Only an owner may delete the org.') end\n"
+    "local slug = redis.call('HGET', k('org'), 'slug')\n"
+    "local del = {k('org'), k('members'), k('email'), k('idp'), k('outsiders'), k('ws'), k('roles'), k('domains'),\n"
+    "  k('keys'), k('inv_email'), k('audit')}\n"
+    "local users = {}\n"
+    "for _, uid in ipairs(redis.call('HKEYS', k('members'))) do users[uid] = true end\n"
+    "for _, uid in ipairs(redis.call('HVALS', k('email'))) do users[uid] = true end\n"
+    "for _, uid in ipairs(redis.call('SMEMBERS', k('outsiders'))) do users[uid] = true end\n"
+    "for uid in pairs(users) do table.insert(del, k('user:' .. uid)) table.insert(del, k('user:' .. uid .. ':ws')) end\n"
+    "for _, id in ipairs(redis.call('HVALS', k('ws'))) do\n"
+    "  table.insert(del, k('ws:' .. id)) table.insert(del, k('ws:' .. id .. ':members'))\n"
+    "  table.insert(del, k('ws:' .. id .. ':ent')) end\n"
+    "for _, th in ipairs(redis.call('HVALS', k('inv_email'))) do table.insert(del, k('inv:' .. th)) end\n"
+    "local verified = {}\n"
+    "for _, d in ipairs(redis.call('SMEMBERS', k('domains'))) do\n"
+    "  if redis.call('HGET', k('domain:' .. d), 'status') == 'verified' then table.insert(verified, d) end\n"
+    "  table.insert(del, k('domain:' .. d)) end\n"
+    "local prefixes = redis.call('SMEMBERS', k('keys'))\n"
+    "for _, kp in ipairs(prefixes) do table.insert(del, k('key:' .. kp)) end\n"
+    "for i = 1, #del, 500 do redis.call('DEL', unpack(del, i, math.min(i + 499, #del))) end\n"
+    "return {'ok', slug, verified, prefixes}\n";
+
+int org_delete(const struct org_actor *a, const char *org_id, struct err *e)
+{
+    if (!org_id_valid('o', org_id))
+        return err_set(e, "org_not_found", NULL);
+    struct store_reply *r = org_script(lua_org_delete, org_id, a, 0, NULL, e);
+    if (!r)
+        return -1;
+    char *key = util_xasprintf("sg:slug:%s", store_reply_str(store_reply_elem(r, 1), NULL));
+    org_global_release(key, org_id);
+    free(key);
+    for (int list = 2; list <= 3; list++) {
+        const struct store_reply *v = store_reply_elem(r, (size_t)list);
+        for (size_t i = 0; i < store_reply_len(v); i++) {
+            key = util_xasprintf(list == 2 ? "sg:domain:%s" : "sg:apikey:%s",
+                                 store_reply_str(store_reply_elem(v, i), NULL));
+            org_global_release(key, org_id);
+            free(key);
+        }
+    }
+    store_reply_free(r);
+    return 0;
+}
+
 /* Value of field name in a flat HGETALL reply. */
 const char *org_reply_field(const struct store_reply *r, const char *name)
 {
@@ -389,6 +454,8 @@ int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e)
     if (!slug_or_id || !*slug_or_id || strlen(slug_or_id) >= ORG_ID_MAX)
         return err_set(e, "org_not_found", NULL);
     if (strncmp(slug_or_id, "o_", 2) == 0) {
+        if (!org_id_valid('o', slug_or_id))
+            return err_set(e, "org_not_found", NULL);
         snprintf(id, sizeof id, "%s", slug_or_id);
     } else {
         if (!org_slug_valid(slug_or_id))
@@ -574,6 +641,7 @@ static const char lua_member_role[] =
 int org_member_set_role(const struct org_actor *a, const char *org_id, const char *uid, enum org_role role,
                         struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     if (role == ORG_ROLE_NONE)
         return err_set(e, "invalid_role", NULL);
     const char *args[] = {uid, org_role_name(role)};
@@ -608,12 +676,14 @@ static const char lua_member_remove[] =
 
 int org_member_remove(const struct org_actor *a, const char *org_id, const char *uid, struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     const char *args[] = {uid};
     return org_script_simple(lua_member_remove, org_id, a, 1, args, e);
 }
 
 int org_member_get(const char *org_id, const char *uid, struct org_member *out, struct err *e)
 {
+    NEED_ID('u', uid, "member_not_found");
     char *ukey = util_xasprintf("sg:{o:%s}:user:%s", org_id, uid);
     char *mkey = util_xasprintf("sg:{o:%s}:members", org_id);
     struct store_reply *u = store_cmdl(e, "HGETALL", ukey, NULL);
@@ -717,6 +787,7 @@ static const char lua_ws_delete[] =
 
 int org_ws_delete(const struct org_actor *a, const char *org_id, const char *ws_id, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     const char *args[] = {ws_id};
     return org_script_simple(lua_ws_delete, org_id, a, 1, args, e);
 }
@@ -741,6 +812,7 @@ static const char lua_ws_default[] = LUA_ROLE_OK
 int org_ws_set_default_role(const struct org_actor *a, const char *org_id, const char *ws_id,
                             const char *role, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     const char *args[] = {ws_id, role ? role : ""};
     return org_script_simple(lua_ws_default, org_id, a, 2, args, e);
 }
@@ -763,10 +835,49 @@ static const char lua_ws_member_set[] = LUA_ROLE_OK
 int org_ws_member_set(const struct org_actor *a, const char *org_id, const char *ws_id, const char *uid,
                       const char *role, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
+    NEED_ID('u', uid, "member_not_found");
     if (!role || !*role)
         return err_set(e, "invalid_role", NULL);
     const char *args[] = {ws_id, uid, role};
     return org_script_simple(lua_ws_member_set, org_id, a, 3, args, e);
+}
+
+static const char lua_outsider[] = LUA_ROLE_OK
+    "local email, id, role, uid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]\n"
+    "local deny = need_org('workspace.grant', email) if deny then return deny end\n"
+    "if redis.call('EXISTS', k('ws:' .. id)) == 0 then\n"
+    "  return fail('workspace.grant', email, 'workspace_not_found', 'No such workspace.') end\n"
+    "if not ws_role_ok(role) then return fail('workspace.grant', email, 'invalid_role', 'Unknown workspace role.') end\n"
+    "local cur = redis.call('HGET', k('email'), email)\n"
+    "if cur then uid = cur else\n"
+    "  redis.call('HSET', k('user:' .. uid), 'id', uid, 'email', email, 'kind', 'human', 'name', '', 'link', '',\n"
+    "    'created', NOW)\n"
+    "  redis.call('HSET', k('email'), email, uid)\n"
+    "end\n"
+    "redis.call('HSET', k('ws:' .. id .. ':members'), uid, role)\n"
+    "redis.call('SADD', k('user:' .. uid .. ':ws'), id)\n"
+    "if redis.call('HEXISTS', k('members'), uid) == 0 then redis.call('SADD', k('outsiders'), uid) end\n"
+    "audit('workspace.grant', email, 'ok', '', '', id .. '=' .. role)\n"
+    "return {'ok', uid}\n";
+
+int org_outsider_grant(const struct org_actor *a, const char *org_id, const char *email, const char *ws_id,
+                       const char *role, char uid[ORG_ID_MAX], struct err *e)
+{
+    NEED_ID('w', ws_id, "workspace_not_found");
+    char norm[ORG_EMAIL_MAX], newid[ORG_ID_MAX];
+    if (org_email_normalize(email, norm, sizeof norm, e) < 0)
+        return -1;
+    if (!role || !*role)
+        return err_set(e, "invalid_role", NULL);
+    org_new_id('u', newid);
+    const char *args[] = {norm, ws_id, role, newid};
+    struct store_reply *r = org_script(lua_outsider, org_id, a, 4, args, e);
+    if (!r)
+        return -1;
+    reply_copy(r, 1, uid, ORG_ID_MAX);
+    store_reply_free(r);
+    return 0;
 }
 
 /* An outsider whose last grant goes is removed from the org entirely. */
@@ -790,6 +901,8 @@ static const char lua_ws_member_remove[] =
 int org_ws_member_remove(const struct org_actor *a, const char *org_id, const char *ws_id,
                          const char *uid, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
+    NEED_ID('u', uid, "member_not_found");
     const char *args[] = {ws_id, uid};
     return org_script_simple(lua_ws_member_remove, org_id, a, 2, args, e);
 }
@@ -819,6 +932,7 @@ static int perm_valid(const char *p)
 int org_ws_entitlement_set(const struct org_actor *a, const char *org_id, const char *ws_id,
                            const char *perm, int on, struct err *e)
 {
+    NEED_ID('w', ws_id, "workspace_not_found");
     if (!perm || !perm_valid(perm))
         return err_set(e, "bad_request", "Permissions are words of a-z, 0-9, '.', '_', '-' joined by ':'.");
     const char *args[] = {ws_id, perm, on ? "1" : "0"};
@@ -903,4 +1017,108 @@ void org_ws_access_clear(struct org_ws_access *x)
     free(x->role_perms);
     free(x->entitlements);
     x->role_perms = x->entitlements = NULL;
+}
+
+/* ---- listings ----------------------------------------------------------- */
+
+static const char lua_members[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local function add(uid, role)\n"
+    "  local u = redis.call('HMGET', k('user:' .. uid), 'email', 'kind', 'name', 'link')\n"
+    "  table.insert(out, {uid, u[1] or '', u[2] or '', u[3] or '', role, (u[4] and u[4] ~= '') and '1' or '0'})\n"
+    "end\n"
+    "local m = redis.call('HGETALL', k('members'))\n"
+    "for i = 1, #m, 2 do add(m[i], m[i + 1]) end\n"
+    "for _, uid in ipairs(redis.call('SMEMBERS', k('outsiders'))) do add(uid, '') end\n"
+    "return out\n";
+
+static const char *elem_str(const struct store_reply *r, size_t i)
+{
+    const char *s = i < store_reply_len(r) ? store_reply_str(store_reply_elem(r, i), NULL) : NULL;
+    return s ? s : "";
+}
+
+int org_members_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_members, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *m = store_reply_elem(r, i);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b}", "id", elem_str(m, 0), "email",
+                                             elem_str(m, 1), "kind", elem_str(m, 2), "name", elem_str(m, 3),
+                                             "role", *elem_str(m, 4) ? elem_str(m, 4) : NULL, "linked",
+                                             strcmp(elem_str(m, 5), "1") == 0));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}
+
+static const char lua_workspaces[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local ws = redis.call('HGETALL', k('ws'))\n"
+    "for i = 1, #ws, 2 do\n"
+    "  local id = ws[i + 1]\n"
+    "  local h = redis.call('HMGET', k('ws:' .. id), 'slug', 'name', 'default_role')\n"
+    "  table.insert(out, {id, h[1] or '', h[2] or '', h[3] or '', redis.call('HGETALL', k('ws:' .. id .. ':members')),\n"
+    "    redis.call('SMEMBERS', k('ws:' .. id .. ':ent'))})\n"
+    "end\n"
+    "return out\n";
+
+int org_workspaces_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_workspaces, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *w = store_reply_elem(r, i);
+        json_t *members = json_object(), *ent = json_array();
+        const struct store_reply *mr = store_reply_elem(w, 4), *er = store_reply_elem(w, 5);
+        for (size_t j = 0; j + 1 < store_reply_len(mr); j += 2)
+            json_object_set_new(members, elem_str(mr, j), json_string(elem_str(mr, j + 1)));
+        for (size_t j = 0; j < store_reply_len(er); j++)
+            json_array_append_new(ent, json_string(elem_str(er, j)));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:o, s:o}", "id", elem_str(w, 0), "slug",
+                                             elem_str(w, 1), "name", elem_str(w, 2), "default_role",
+                                             *elem_str(w, 3) ? elem_str(w, 3) : NULL, "members", members,
+                                             "entitlements", ent));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}
+
+static const char lua_roles[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local r = redis.call('HGETALL', k('roles'))\n"
+    "for i = 1, #r, 2 do table.insert(out, {r[i], r[i + 1]}) end\n"
+    "return out\n";
+
+int org_roles_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_roles, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *x = store_reply_elem(r, i);
+        json_t *perms = json_array();
+        char *copy = util_xstrdup(elem_str(x, 1));
+        for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            json_array_append_new(perms, json_string(t));
+        free(copy);
+        json_array_append_new(arr, json_pack("{s:s, s:o}", "name", elem_str(x, 0), "permissions", perms));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
 }

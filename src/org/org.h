@@ -6,6 +6,7 @@
 #ifndef SSOGATE_ORG_ORG_H
 #define SSOGATE_ORG_ORG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "util/config.h"
@@ -59,8 +60,9 @@ struct org_member {
     enum org_role role;    /* NONE for an outsider */
 };
 
-/* Take the instance bounds, audit cap and invitation TTL from the config.
- * Without it, built-in defaults apply (tests). */
+/* Take the instance bounds, audit cap, invitation TTL, base_url and the
+ * [dns] settings (domain_configure) from the config. Call once at start,
+ * before threads; without it, built-in defaults apply (tests). */
 void org_configure(const struct config *cfg);
 int org_instance_max_session_s(void);
 int org_instance_idle_timeout_s(void);
@@ -68,6 +70,9 @@ int org_invitation_ttl_s(void);
 const char *org_base_url(void);
 
 int org_slug_valid(const char *slug);
+/* An id of ours: kind ('o', 'u', 'w') '_' and 20 lower-case hex. Ids from
+ * outside (API paths) are checked before they reach a key name. */
+int org_id_valid(char kind, const char *id);
 /* Lower case, one '@', a plausible domain; out gets the normalized form. */
 int org_email_normalize(const char *in, char *out, size_t n, struct err *e);
 
@@ -80,6 +85,10 @@ int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e);
 /* Slugs of all orgs, sorted; *slugs is a NULL-terminated malloc'd array. */
 int org_list(char ***slugs, size_t *n, struct err *e);
 void org_strv_free(char **v);
+/* Delete the org and everything in it (owners and the operator only): the
+ * org's keys in one script, then its global claims (slug, verified domains,
+ * key prefixes) are released. Sessions are the session layer's to revoke. */
+int org_delete(const struct org_actor *a, const char *org_id, struct err *e);
 int org_settings_update(const struct org_actor *a, const char *org_id, const struct org_settings *s,
                         struct err *e);
 
@@ -107,6 +116,10 @@ int org_ws_set_default_role(const struct org_actor *a, const char *org_id, const
  * is no org member gets an outsider grant. */
 int org_ws_member_set(const struct org_actor *a, const char *org_id, const char *ws_id, const char *uid,
                       const char *role, struct err *e);
+/* Outsider: a person who is no org member, known by email, with a grant on
+ * one workspace. uid gets their (new or existing) id. */
+int org_outsider_grant(const struct org_actor *a, const char *org_id, const char *email, const char *ws_id,
+                       const char *role, char uid[ORG_ID_MAX], struct err *e);
 int org_ws_member_remove(const struct org_actor *a, const char *org_id, const char *ws_id,
                          const char *uid, struct err *e);
 /* Entitlements such as "model:gpt-4o:use" granted in a workspace. */
@@ -129,6 +142,14 @@ struct org_ws_access {
 int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
                        struct err *e);
 void org_ws_access_clear(struct org_ws_access *x);
+
+/* Listings for the admin API and the CLI (JSON arrays, new references):
+ * members and outsiders [{id, email, kind, name, role, linked}], workspaces
+ * [{id, slug, name, default_role, members: {uid: role}, entitlements: [..]}],
+ * custom roles [{name, permissions: [..]}]. */
+int org_members_json(const char *org_id, json_t **out, struct err *e);
+int org_workspaces_json(const char *org_id, json_t **out, struct err *e);
+int org_roles_json(const char *org_id, json_t **out, struct err *e);
 
 /* For the org/ modules: run one of their Lua scripts on org_id's keys.
  * ARGV starts with now_ms, audit cap, actor label, actor uid, operator flag
