@@ -10,5 +10,6 @@ int cli_verify_response(int argc, char **argv);  /* src/saml/cli.c */
 int cli_org(int argc, char **argv);              /* src/org/cli.c */
 int cli_domain(int argc, char **argv);           /* src/org/cli.c */
 int cli_audit(int argc, char **argv);            /* src/org/cli.c */
+int cli_connection(int argc, char **argv);       /* src/saml/conncli.c */
 
 #endif

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"org", cli_org, "create, list and show organizations"},
     {"domain", cli_domain, "add, verify, remove, list and re-check verified domains"},
     {"audit", cli_audit, "read an organization's audit log"},
+    {"connection", cli_connection, "set and show an organization's SAML connection"},
     {"help", cmd_help, "this list"},
     {NULL, NULL, NULL},
 };
