@@ -356,7 +356,8 @@ static void slo_request(struct http_req *r, const struct org_info *org, struct c
     struct slo_ctx ctx = {org->id, 0};
     char *url = NULL;
     if (sp_logout_handle_request(connection_sp(c), msg, slo_end, &ctx, &url, &e) < 0) {
-        audit_append(org->id, "idp", "slo", "", "refused", e.code, NULL, NULL);
+        audit_append(org->id, "idp", "slo", "", "refused", e.code, e.msg, NULL);
+        log_msg(LOG_WARN, "SLO request of org %s refused: %s", org->slug, e.msg);
         page_reply_err(r, &e);
         return;
     }
