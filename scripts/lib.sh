@@ -39,9 +39,6 @@ install_packages() {
         return 1
     fi
 }
-    [ $had_policy -eq 1 ] || $sudo rm -f /usr/sbin/policy-rc.d
-    $sudo rm -f /usr/sbin/policy-rc.d.ssogate
-}
 
 # Configure and build into $1 with extra CMake arguments.
 build_into() {
