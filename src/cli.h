@@ -13,5 +13,6 @@ int cli_domain(int argc, char **argv);           /* src/org/cli.c */
 int cli_audit(int argc, char **argv);            /* src/org/cli.c */
 int cli_member(int argc, char **argv);           /* src/org/cli.c */
 int cli_invite(int argc, char **argv);           /* src/org/cli.c */
+int cli_connection(int argc, char **argv);       /* src/saml/conncli.c */
 
 #endif
