@@ -144,3 +144,18 @@ Test(serve, refuses_to_start_with_lasso_flag_set)
     cr_assert(strstr(out, "LASSO_FLAG"), "%s", out);
     free(cmd);
 }
+
+Test(serve, warns_at_start_unless_redis_is_noeviction)
+{
+    const char *set[] = {"CONFIG", "SET", "maxmemory-policy", "allkeys-lru", NULL};
+    char *out = ts_redis_cli(&sg.redis, set);
+    cr_assert(out && strstr(out, "OK"), "%s", out ? out : ts_last_error());
+    free(out);
+    sg_stop_server(&sg);
+    sg_restart_server(&sg);
+    usleep(200 * 1000);
+    char *log = ts_read_file(sg.log, NULL);
+    cr_assert(strstr(log, "maxmemory-policy is 'allkeys-lru'") && strstr(log, "\"level\":\"warn\""),
+              "no warning about the eviction policy in:\n%s", log);
+    free(log);
+}
