@@ -192,7 +192,7 @@ int apikey_verify(const char *token, struct apikey_principal *out, struct err *e
         return err_set(e, "apikey_invalid", NULL);
     if (key_org(prefix, out->org_id, e) < 0)
         return -1;
-    struct org_actor reader = {.label = "apikey"};
+    struct org_actor reader = {.label = "apikey", .reads_only = 1};
     const char *args[] = {prefix};
     struct store_reply *r = org_script(lua_key_load, out->org_id, &reader, 1, args, e);
     if (!r)
@@ -269,7 +269,7 @@ static json_t *time_or_null(const char *ms)
 
 int apikey_list_json(const char *org_id, json_t **out, struct err *e)
 {
-    struct org_actor reader = {.label = "admin"};
+    struct org_actor reader = {.label = "admin", .reads_only = 1};
     struct store_reply *r = org_script(lua_key_list, org_id, &reader, 0, NULL, e);
     if (!r)
         return -1;

@@ -182,7 +182,8 @@ struct store_reply *org_script(const char *script, const char *org_id, const str
             /* Roles, grants or members may have changed: every instance
              * drops its cached access reads (docs/sessions.md). */
             struct err pe;
-            store_publish(STORE_INVALIDATION_CHANNEL, org_id, strlen(org_id), &pe);
+            if (!a || !a->reads_only)
+                store_publish(STORE_INVALIDATION_CHANNEL, org_id, strlen(org_id), &pe);
             return r;
         }
         if (tag && strcmp(tag, "err") == 0 && store_reply_len(r) >= 3) {
@@ -991,7 +992,7 @@ int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid,
 {
     memset(out, 0, sizeof *out);
     const char *args[] = {ws_slug, uid};
-    struct org_actor reader = {.label = "authz"};
+    struct org_actor reader = {.label = "authz", .reads_only = 1};
     struct store_reply *r = org_script(lua_access, org_id, &reader, 2, args, e);
     if (!r)
         return -1;
@@ -1041,7 +1042,7 @@ static const char *elem_str(const struct store_reply *r, size_t i)
 
 int org_members_json(const char *org_id, json_t **out, struct err *e)
 {
-    struct org_actor reader = {.label = "admin"};
+    struct org_actor reader = {.label = "admin", .reads_only = 1};
     struct store_reply *r = org_script(lua_members, org_id, &reader, 0, NULL, e);
     if (!r)
         return -1;
@@ -1072,7 +1073,7 @@ static const char lua_workspaces[] =
 
 int org_workspaces_json(const char *org_id, json_t **out, struct err *e)
 {
-    struct org_actor reader = {.label = "admin"};
+    struct org_actor reader = {.label = "admin", .reads_only = 1};
     struct store_reply *r = org_script(lua_workspaces, org_id, &reader, 0, NULL, e);
     if (!r)
         return -1;
@@ -1104,7 +1105,7 @@ static const char lua_roles[] =
 
 int org_roles_json(const char *org_id, json_t **out, struct err *e)
 {
-    struct org_actor reader = {.label = "admin"};
+    struct org_actor reader = {.label = "admin", .reads_only = 1};
     struct store_reply *r = org_script(lua_roles, org_id, &reader, 0, NULL, e);
     if (!r)
         return -1;

@@ -34,6 +34,7 @@ struct org_actor {
     int operator;
     const char *uid;       /* the acting member (human or service account) */
     const char *label;     /* audit "actor": "cli", "user:u_..", "key:sgk_ab12.." */
+    int reads_only;        /* a look-up: changes nothing that cached reads depend on */
 };
 
 struct org_settings {

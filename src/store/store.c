@@ -673,6 +673,9 @@ struct store_reply *store_cmdl(struct err *e, const char *arg0, ...)
 
 struct script_sha {
     char *script;
+    size_t len;
+    uint64_t hash;   /* FNV-1a of the text: scripts share long preludes, so
+                      * comparing text first would read them again and again */
     char sha[41];
 };
 static pthread_mutex_t g_script_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -681,11 +684,23 @@ static size_t g_nscripts, g_script_cap;
 
 /* SHA-1 of the script as Redis names it for EVALSHA (its own scheme; not a
  * security use of SHA-1). Cached because every request evaluates scripts. */
+static uint64_t script_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 static void script_sha(const char *script, char out[41])
 {
+    size_t len = strlen(script);
+    uint64_t h = script_hash(script, len);
     pthread_mutex_lock(&g_script_lock);
     for (size_t i = 0; i < g_nscripts; i++) {
-        if (strcmp(g_scripts[i].script, script) == 0) {
+        if (g_scripts[i].hash == h && g_scripts[i].len == len && memcmp(g_scripts[i].script, script, len) == 0) {
             memcpy(out, g_scripts[i].sha, 41);
             pthread_mutex_unlock(&g_script_lock);
             return;
@@ -693,7 +708,7 @@ static void script_sha(const char *script, char out[41])
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (EVP_Digest(script, strlen(script), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20) {
+    if (EVP_Digest(script, len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20) {
         fputs("ssogate: SHA-1 unavailable for EVALSHA\n", stderr);
         abort();
     }
@@ -707,6 +722,8 @@ static void script_sha(const char *script, char out[41])
         g_scripts = util_xrealloc(g_scripts, g_script_cap * sizeof *g_scripts);
     }
     g_scripts[g_nscripts].script = util_xstrdup(script);
+    g_scripts[g_nscripts].len = len;
+    g_scripts[g_nscripts].hash = h;
     memcpy(g_scripts[g_nscripts].sha, out, 41);
     g_nscripts++;
     pthread_mutex_unlock(&g_script_lock);
