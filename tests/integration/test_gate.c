@@ -477,3 +477,34 @@ Test(gate, granted_workspace_is_reachable_at_once_through_invalidation)
     /* Through pub/sub, well under the 1000 ms cache TTL of this test. */
     cr_assert_lt(took, 500, "grant took %lld ms: the invalidation message did not flush the cache", (long long)took);
 }
+
+static long publish_count(void)
+{
+    const char *args[] = {"INFO", "commandstats", NULL};
+    char *out = ts_redis_cli(&sg.redis, args);
+    const char *p = out ? strstr(out, "cmdstat_publish:calls=") : NULL;
+    long n = p ? atol(p + 22) : 0;
+    free(out);
+    return n;
+}
+
+/* Regression: look-ups went through the same script runner as changes and
+ * announced an invalidation each time, so every cache miss flushed every
+ * cache (a feedback loop under load). */
+Test(gate, look_ups_announce_no_invalidation)
+{
+    long before = publish_count();
+    struct org_ws_access acc;
+    struct err e;
+    for (int i = 0; i < 5; i++) {
+        memset(&acc, 0, sizeof acc);
+        cr_assert_eq(org_ws_access_load(org_id, "ws-a", alice_uid, &acc, &e), 0, "%s", e.msg);
+        org_ws_access_clear(&acc);
+    }
+    cr_assert_eq(publish_count(), before, "a look-up published an invalidation");
+    struct org_actor op = {.operator = 1, .label = "test"};
+    char wsa[ORG_ID_MAX];
+    cr_assert_eq(org_ws_lookup(org_id, "ws-a", wsa, &e), 0);
+    cr_assert_eq(org_ws_entitlement_set(&op, org_id, wsa, "model:gpt-4o:use", 1, &e), 0, "%s", e.msg);
+    cr_assert_eq(publish_count(), before + 1, "a change did not announce an invalidation");
+}
