@@ -13,6 +13,8 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "org/provision.h"
+#include "session/session.h"
+#include "store/store.h"
 #include "util/util.h"
 
 struct actx {
@@ -20,6 +22,7 @@ struct actx {
     struct apikey_principal key;
     struct org_actor actor;
     json_t *body;        /* parsed JSON body of writes, or NULL */
+    int write;
     struct err e;
 };
 
@@ -71,6 +74,7 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
         !(apikey_has_scope(&c->key, "org:admin") || (!write && apikey_has_scope(&c->key, "org:read"))))
         return fail_or_reply(r, c, "apikey_scope", NULL);
     apikey_actor(&c->key, &c->actor);
+    c->write = write;
     if (write) {
         size_t len;
         const char *b = http_body(r, &len);
@@ -96,9 +100,20 @@ static const char *jstr(const struct actx *c, const char *name)
     return json_string_value(json_object_get(c->body, name));
 }
 
+/* After a change, every instance's per-worker session and access caches are
+ * flushed (gate/ listens on the invalidation channel), so a role change or a
+ * revoked grant takes effect at once, not after the cache TTL. */
+static void announce_change(const char *org_id)
+{
+    struct err e;
+    store_publish(SESSION_INVALIDATION_CHANNEL, org_id, strlen(org_id), &e);
+}
+
 /* Finish a handler: reply the error in c->e when rc < 0, else status + out. */
 static void finish(struct http_req *r, struct actx *c, int rc, int status, json_t *out)
 {
+    if (rc == 0 && c->write)
+        announce_change(c->org.id);
     if (rc < 0) {
         json_decref(out);
         reply_err(r, &c->e);
@@ -193,7 +208,11 @@ static void h_org_delete(struct http_req *r)
     struct actx c;
     if (admin_begin_or_reply(r, &c, 1) < 0)
         return;
-    finish(r, &c, org_delete(&c.actor, c.org.id, &c.e), 204, NULL);
+    int rc = org_delete(&c.actor, c.org.id, &c.e);
+    struct err se;
+    if (rc == 0 && session_revoke_org(c.org.id, &se) < 0)
+        http_log_code(r, se.code);
+    finish(r, &c, rc, 204, NULL);
 }
 
 /* ---- members ------------------------------------------------------------ */
@@ -257,7 +276,11 @@ static void h_member_delete(struct http_req *r)
     struct actx c;
     if (admin_begin_or_reply(r, &c, 1) < 0)
         return;
-    finish(r, &c, org_member_remove(&c.actor, c.org.id, http_param(r, "uid"), &c.e), 204, NULL);
+    int rc = org_member_remove(&c.actor, c.org.id, http_param(r, "uid"), &c.e);
+    struct err se;
+    if (rc == 0 && session_revoke_user(c.org.id, http_param(r, "uid"), &se) < 0)
+        http_log_code(r, se.code); /* the member is gone: access is denied anyway */
+    finish(r, &c, rc, 204, NULL);
 }
 
 static void h_service_account_add(struct http_req *r)

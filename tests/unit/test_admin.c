@@ -10,6 +10,7 @@
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "org/org.h"
+#include "session/session.h"
 #include "ts_orgfix.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -441,4 +442,27 @@ Test(admin, failed_key_checks_are_rate_limited_per_address)
     done(&r);
     /* the limit is per client address and class: a good key is refused too while blocked */
     expect(acme_key, "GET", "/v1/orgs/acme", NULL, 429, "rate_limited");
+}
+
+Test(admin, removing_a_member_ends_their_sessions)
+{
+    struct err e;
+    char uid[ORG_ID_MAX];
+    cr_assert_eq(org_member_add(&ts_org_operator, acme.id, "leaver@acme.test", ORG_ROLE_MEMBER, uid, &e), 0);
+    struct keyring *ring = keyring_parse("k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", &e);
+    cr_assert_not_null(ring, "%s", e.msg);
+    struct session_limits lim = {.max_age_s = 3600, .idle_timeout_s = 600, .idle_refresh_s = 60};
+    struct session s = {0};
+    snprintf(s.org, sizeof s.org, "%s", acme.id);
+    snprintf(s.user_id, sizeof s.user_id, "%s", uid);
+    snprintf(s.email, sizeof s.email, "leaver@acme.test");
+    char tok[TOKEN_MAX_LEN + 1];
+    cr_assert_eq(session_create(ring, &lim, &s, tok, sizeof tok, &e), 0, "%s", e.msg);
+    struct session back;
+    cr_assert_eq(session_load(ring, &lim, tok, &back, &e), 0, "%s", e.msg);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/orgs/acme/members/%s", uid);
+    expect(acme_key, "DELETE", path, NULL, 204, NULL);
+    cr_assert_lt(session_load(ring, &lim, tok, &back, &e), 0, "the removed member's session still works");
+    keyring_free(ring);
 }
