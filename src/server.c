@@ -210,6 +210,7 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     org_configure(&cfg);
+    admin_init(&cfg, ring); /* the console's session callers */
     domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
     rc = 1;
     inval_started = pthread_create(&inval, NULL, inval_thread, NULL) == 0;

@@ -23,6 +23,7 @@ struct actx {
     struct org_actor actor;
     json_t *body;        /* parsed JSON body of writes, or NULL */
     int write;
+    int is_session;      /* cookie-authenticated (CSRF checks apply) */
     struct err e;
 };
 
@@ -39,15 +40,29 @@ static int fail_or_reply(struct http_req *r, struct actx *c, const char *code, c
     return -1;
 }
 
-/* Bearer key, scope, org in the path; another org's path is a 404 exactly
- * like a missing org (no existence leak). */
-static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
+static struct {
+    const struct config *cfg;
+    const struct keyring *ring;
+    struct session_limits lim;
+    char cookie[128];
+} sess;
+
+void admin_init(const struct config *cfg, const struct keyring *ring)
 {
-    memset(c, 0, sizeof *c);
-    err_clear(&c->e);
-    const char *auth = http_header(r, "Authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return fail_or_reply(r, c, "unauthorized", "An org API key is required (Authorization: Bearer sgk_...).");
+    sess.cfg = cfg;
+    sess.ring = ring;
+    sess.lim.max_age_s = cfg->session_max_age_s;
+    sess.lim.idle_timeout_s = cfg->session_idle_timeout_s;
+    sess.lim.idle_refresh_s = cfg->session_idle_refresh_s;
+    const char *name = cfg->cookie_name;
+    if (cfg->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
+        name += 7; /* as gate/ names it in plain-http development */
+    snprintf(sess.cookie, sizeof sess.cookie, "%s", name);
+}
+
+/* The key's org and holder, after the failed-check rate limit. */
+static int auth_key_or_reply(struct http_req *r, struct actx *c, const char *token)
+{
     int wait = http_ratelimit_blocked(r, RL_APIKEY);
     if (wait > 0) {
         char secs[16];
@@ -55,12 +70,91 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
         http_add_header(r, "Retry-After", secs);
         return fail_or_reply(r, c, "rate_limited", "Too many failed API-key checks from this address.");
     }
-    if (apikey_verify(auth + 7, &c->key, &c->e) < 0) {
+    if (apikey_verify(token, &c->key, &c->e) < 0) {
         if (strcmp(c->e.code, "store_unavailable") != 0)
             http_ratelimit_spend(r, RL_APIKEY); /* only failures count (DESIGN: rate limits) */
         reply_err(r, &c->e);
         return -1;
     }
+    return 0;
+}
+
+/* A session stands in for a key with scope org:admin held by its user; the
+ * user's role is checked below (owner/admin) and again by every script. */
+static int auth_session_or_reply(struct http_req *r, struct actx *c, const char *cookie)
+{
+    struct session s;
+    if (!sess.ring || session_load(sess.ring, &sess.lim, cookie, &s, &c->e) < 0) {
+        if (!sess.ring)
+            err_set(&c->e, "unauthorized", NULL);
+        reply_err(r, &c->e);
+        return -1;
+    }
+    if (strlen(s.org) >= sizeof c->key.org_id || !org_id_valid('u', s.user_id))
+        return fail_or_reply(r, c, "unauthorized", NULL); /* not ids of ours */
+    memcpy(c->key.org_id, s.org, strlen(s.org) + 1);
+    memcpy(c->key.uid, s.user_id, strlen(s.user_id) + 1);
+    snprintf(c->key.kind, sizeof c->key.kind, "org");
+    snprintf(c->key.scopes, sizeof c->key.scopes, "org:admin");
+    snprintf(c->key.label, sizeof c->key.label, "user:%.22s", s.user_id);
+    c->is_session = 1;
+    return 0;
+}
+
+/* Cookie-authenticated writes: same origin and a JSON body, or csrf_failed. */
+static int csrf_ok(struct http_req *r)
+{
+    const char *origin = http_header(r, "Origin");
+    const char *ct = http_header(r, "Content-Type");
+    size_t len;
+    http_body(r, &len);
+    if (!origin || !sess.cfg || strcmp(origin, sess.cfg->base_url) != 0)
+        return 0;
+    return len == 0 || (ct && strncasecmp(ct, "application/json", 16) == 0);
+}
+
+/* Only owners and admins use the admin API with a session. */
+static int session_role_or_reply(struct http_req *r, struct actx *c)
+{
+    struct org_member m;
+    if (org_member_get(c->org.id, c->key.uid, &m, &c->e) < 0 || m.role < ORG_ROLE_ADMIN)
+        return fail_or_reply(r, c, "admin_required", NULL);
+    return 0;
+}
+
+static int body_or_reply(struct http_req *r, struct actx *c)
+{
+    size_t len;
+    const char *b = http_body(r, &len);
+    json_error_t je;
+    c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+    if (!json_is_object(c->body)) {
+        json_decref(c->body);
+        c->body = NULL;
+        return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
+    }
+    return 0;
+}
+
+static int credentials_or_reply(struct http_req *r, struct actx *c)
+{
+    const char *auth = http_header(r, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        return auth_key_or_reply(r, c, auth + 7);
+    if (http_cookie_count(r, sess.cookie) == 1 && sess.ring)
+        return auth_session_or_reply(r, c, http_cookie(r, sess.cookie));
+    return fail_or_reply(r, c, "unauthorized", "An org API key (Authorization: Bearer sgk_...) or an owner's or "
+                                               "admin's session is required.");
+}
+
+/* Credentials, scope, org in the path; another org's path is a 404 exactly
+ * like a missing org (no existence leak). */
+static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
+{
+    memset(c, 0, sizeof *c);
+    err_clear(&c->e);
+    if (credentials_or_reply(r, c) < 0)
+        return -1;
     const char *slug = http_param(r, "org");
     struct err le;
     err_clear(&le);
@@ -73,20 +167,13 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
     if (strcmp(c->key.kind, "org") != 0 ||
         !(apikey_has_scope(&c->key, "org:admin") || (!write && apikey_has_scope(&c->key, "org:read"))))
         return fail_or_reply(r, c, "apikey_scope", NULL);
+    if (c->is_session && session_role_or_reply(r, c) < 0)
+        return -1;
+    if (c->is_session && write && !csrf_ok(r))
+        return fail_or_reply(r, c, "csrf_failed", "Changes with a session must come from this site with a JSON body.");
     apikey_actor(&c->key, &c->actor);
     c->write = write;
-    if (write) {
-        size_t len;
-        const char *b = http_body(r, &len);
-        json_error_t je;
-        c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
-        if (!json_is_object(c->body)) {
-            json_decref(c->body);
-            c->body = NULL;
-            return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
-        }
-    }
-    return 0;
+    return write ? body_or_reply(r, c) : 0;
 }
 
 static void actx_done(struct actx *c)
