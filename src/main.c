@@ -22,6 +22,8 @@ static const struct command commands[] = {
     {"member", cli_member, "add, change, remove and list an organization's members"},
     {"invite", cli_invite, "invite a person to an organization (prints the link)"},
     {"audit", cli_audit, "read an organization's audit log"},
+    {"keys", cli_keys, "session signing keys: list, stage, rotate, retire KID"},
+    {"connection", cli_connection, "set and show an organization's SAML connection"},
     {"help", cmd_help, "this list"},
     {NULL, NULL, NULL},
 };

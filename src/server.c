@@ -16,6 +16,8 @@
 #include "http/http.h"
 #include "org/domain.h"
 #include "org/org.h"
+#include "saml/connection.h"
+#include "saml/flow.h"
 #include "saml/saml.h"
 #include "session/session.h"
 #include "session/token.h"
@@ -67,8 +69,9 @@ static void handle_metrics(struct http_req *r)
     buf_free(&b);
 }
 
-/* The route table: every path ssogate answers, with its limits. */
-static const struct http_route routes[] = {
+/* The route table: every path ssogate answers, with its limits. Not const:
+ * the ACS body limit comes from [saml] max_response_bytes at start. */
+static struct http_route routes[] = {
     {"healthz", HTTP_GET, "/healthz", handle_healthz, 0, 0, RL_NONE},
     {"readyz", HTTP_GET, "/readyz", handle_readyz, 0, 0, RL_NONE},
     {"metrics", HTTP_GET, "/metrics", handle_metrics, 0, 0, RL_NONE},
@@ -77,6 +80,13 @@ static const struct http_route routes[] = {
     {"auth_envoy", HTTP_ANY, "/auth/envoy/*", gate_auth_envoy, ROUTE_PREFIX, 0, RL_NONE},
     {"authz", HTTP_GET, "/v1/authz", gate_v1_authz, 0, 0, RL_NONE},
     {"session", HTTP_GET, "/v1/session", gate_v1_session, 0, 0, RL_NONE},
+    {"home", HTTP_GET, "/", flow_home, 0, 0, RL_NONE},
+    {"login", HTTP_GET, "/login", flow_login_get, 0, 0, RL_LOGIN},
+    {"login_email", HTTP_POST, "/login", flow_login_post, 0, 4096, RL_LOGIN},
+    {"logout", HTTP_POST, "/logout", flow_logout, 0, 4096, RL_NONE},
+    {"saml_metadata", HTTP_GET, "/saml/{org}/metadata", flow_metadata, 0, 0, RL_NONE},
+    {"saml_acs", HTTP_POST, "/saml/{org}/acs", flow_acs, 0, 0 /* set in cli_serve */, RL_ACS},
+    {"saml_slo", HTTP_GET | HTTP_POST, "/saml/{org}/slo", flow_slo, 0, 0, RL_LOGIN},
     {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
 };
 
@@ -212,6 +222,13 @@ int cli_serve(int argc, char **argv)
     org_configure(&cfg);
     admin_init(&cfg, ring); /* the console's session callers */
     domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
+    if (connection_configure(&cfg, &e) < 0 || flow_init(&cfg, ring, &e) < 0) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        goto done;
+    }
+    for (struct http_route *rt = routes; rt->name; rt++)
+        if (rt->handler == flow_acs)
+            rt->body_limit = cfg.saml_max_response_bytes;
     rc = 1;
     inval_started = pthread_create(&inval, NULL, inval_thread, NULL) == 0;
     all_routes = admin_routes_with(routes); /* + the admin API, /v1/orgs/... */
@@ -235,7 +252,10 @@ done:
         atomic_store(&inval_stop, 1);
         pthread_join(inval, NULL);
     }
+    flow_shutdown();
+    connection_shutdown();
     gate_shutdown();
+    tlcache_free();
     store_shutdown();
     saml_shutdown();
     keyring_free(ring);

@@ -351,6 +351,19 @@ struct access {
     char ents[512];
 };
 
+/* Organizations by slug change rarely and are shared by all their members. */
+static int org_lookup_cached(const char *slug, struct org_info *org, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "o:%s", slug);
+    if (tlcache_get(key, org, sizeof *org))
+        return 0;
+    if (org_lookup(slug, org, e) < 0)
+        return -1;
+    tlcache_put(key, org, sizeof *org);
+    return 0;
+}
+
 static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
 {
     char key[TLCACHE_KEY_MAX];
@@ -361,7 +374,7 @@ static int access_load(const char *uid, const struct target *t, struct access *a
     struct org_info org;
     struct org_ws_access acc;
     memset(&acc, 0, sizeof acc);
-    if (org_lookup(t->org, &org, e) == 0 && org_ws_access_load(org.id, t->ws, uid, &acc, e) == 0) {
+    if (org_lookup_cached(t->org, &org, e) == 0 && org_ws_access_load(org.id, t->ws, uid, &acc, e) == 0) {
         a->exists = 1;
         snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
         a->org_role = acc.org_role;

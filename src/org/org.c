@@ -185,8 +185,13 @@ struct store_reply *org_script(const char *script, const char *org_id, const str
         return NULL;
     if (store_reply_type(r) == STORE_ARRAY && store_reply_len(r) >= 1) {
         const char *tag = store_reply_str(store_reply_elem(r, 0), NULL);
-        if (tag && strcmp(tag, "ok") == 0)
+        if (tag && strcmp(tag, "ok") == 0) {
+            /* Roles, grants or members may have changed: every instance
+             * drops its cached access reads (docs/sessions.md). */
+            struct err pe;
+            store_publish(STORE_INVALIDATION_CHANNEL, org_id, strlen(org_id), &pe);
             return r;
+        }
         if (tag && strcmp(tag, "err") == 0 && store_reply_len(r) >= 3) {
             const char *code = store_reply_str(store_reply_elem(r, 1), NULL);
             const char *msg = store_reply_str(store_reply_elem(r, 2), NULL);

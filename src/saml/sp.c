@@ -13,6 +13,8 @@
 #include <lasso/xml/saml-2.0/samlp2_authn_request.h>
 #include <lasso/xml/saml-2.0/samlp2_logout_request.h>
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
+#include <lasso/xml/saml-2.0/samlp2_status_code.h>
+#include <lasso/xml/saml-2.0/samlp2_status_response.h>
 #include <libxml/tree.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -241,4 +243,109 @@ done:
     g_object_unref(nid);
     lasso_logout_destroy(logout);
     return rc;
+}
+
+/* ---- Single Logout started by the IdP, and the IdP's answer to ours ---- */
+
+/* After lasso_logout_validate_request the response exists; without a
+ * lasso session (we keep sessions in Redis, not in lasso) lasso marks it
+ * denied. The sessions were ended by the caller: report Success. */
+static void logout_response_success(LassoProfile *p)
+{
+    if (!LASSO_IS_SAMLP2_STATUS_RESPONSE(p->response))
+        return;
+    LassoSamlp2StatusResponse *resp = LASSO_SAMLP2_STATUS_RESPONSE(p->response);
+    if (!resp->Status || !resp->Status->StatusCode)
+        return;
+    lasso_assign_string(resp->Status->StatusCode->Value, LASSO_SAML2_STATUS_CODE_SUCCESS);
+    lasso_release_gobject(resp->Status->StatusCode->StatusCode);
+    lasso_release_gobject(resp->Status->StatusMessage);
+}
+
+static int logout_request_identity(LassoLogout *lo, const struct sp *sp, const char **name_id, GList **indexes,
+                                   struct err *e)
+{
+    LassoProfile *p = LASSO_PROFILE(lo);
+    if (!p->remote_providerID || strcmp(p->remote_providerID, sp->idp_entity_id) != 0)
+        return err_set(e, "saml_issuer_mismatch", "the LogoutRequest is not from this organization's IdP");
+    if (!LASSO_IS_SAMLP2_LOGOUT_REQUEST(p->request))
+        return err_set(e, "saml_logout_invalid", "not a SAML 2.0 LogoutRequest");
+    LassoSaml2NameID *nid = LASSO_IS_SAML2_NAME_ID(p->nameIdentifier) ? LASSO_SAML2_NAME_ID(p->nameIdentifier)
+                                                                        : NULL;
+    if (!nid || !nid->content || !*nid->content)
+        return err_set(e, "saml_no_subject", "the LogoutRequest names no subject");
+    *name_id = nid->content;
+    *indexes = lasso_samlp2_logout_request_get_session_indexes(LASSO_SAMLP2_LOGOUT_REQUEST(p->request));
+    return 0;
+}
+
+int sp_logout_handle_request(const struct sp *sp, const char *msg, sp_slo_end_fn end, void *ctx, char **url,
+                             struct err *e)
+{
+    int rc = -1;
+    GList *indexes = NULL;
+    LassoLogout *lo = lasso_logout_new(sp->server);
+    LassoProfile *p = LASSO_PROFILE(lo);
+    /* A LogoutRequest ends sessions: an unsigned one is never acted on. */
+    lasso_profile_set_signature_verify_hint(p, LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE);
+    int lrc = lasso_logout_process_request_msg(lo, (char *)msg);
+    if (lrc != 0 || p->signature_status != 0) {
+        err_set(e, "saml_logout_invalid", "the LogoutRequest was refused: %s",
+                lasso_strerror(lrc ? lrc : p->signature_status));
+        goto done;
+    }
+    const char *name_id = NULL;
+    if (logout_request_identity(lo, sp, &name_id, &indexes, e) < 0)
+        goto done;
+    if (!indexes) {
+        if (end(ctx, name_id, "") < 0)
+            goto store_failed;
+    }
+    for (GList *it = indexes; it; it = it->next)
+        if (end(ctx, name_id, (const char *)it->data) < 0)
+            goto store_failed;
+    lasso_logout_validate_request(lo);
+    logout_response_success(p);
+    /* Answer with the Redirect binding whatever the request's binding was:
+     * a POST answer would need an auto-submitting script. */
+    p->http_request_method = LASSO_HTTP_METHOD_REDIRECT;
+    if (lasso_logout_build_response_msg(lo) != 0 || !p->msg_url) {
+        err_set(e, "internal_error", "lasso could not build the LogoutResponse");
+        goto done;
+    }
+    *url = util_xstrdup(p->msg_url);
+    rc = 0;
+    goto done;
+store_failed:
+    err_set(e, "store_unavailable", NULL);
+done:
+    lasso_release_list_of_strings(indexes);
+    lasso_logout_destroy(lo);
+    return rc;
+}
+
+int sp_logout_handle_response(const struct sp *sp, const char *msg, struct err *e)
+{
+    LassoLogout *lo = lasso_logout_new(sp->server);
+    LassoProfile *p = LASSO_PROFILE(lo);
+    lasso_profile_set_signature_verify_hint(p, LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE);
+    int lrc = lasso_logout_process_response_msg(lo, (char *)msg);
+    int rc = 0;
+    /* Without the lasso session of the request lasso may stop after the
+     * signature with a profile error; only a signature or parse failure
+     * (or a foreign issuer) refuses the answer. */
+    if (p->signature_status != 0 || !p->response ||
+        (lrc != 0 && lrc != LASSO_PROFILE_ERROR_SESSION_NOT_FOUND && lrc != LASSO_PROFILE_ERROR_IDENTITY_NOT_FOUND &&
+         lrc != LASSO_LOGOUT_ERROR_UNKNOWN_PRINCIPAL && lrc != LASSO_LOGOUT_ERROR_REQUEST_DENIED))
+        rc = err_set(e, "saml_logout_invalid", "the LogoutResponse was refused: %s",
+                     lasso_strerror(lrc ? lrc : p->signature_status));
+    else if (!p->remote_providerID || strcmp(p->remote_providerID, sp->idp_entity_id) != 0)
+        rc = err_set(e, "saml_issuer_mismatch", "the LogoutResponse is not from this organization's IdP");
+    lasso_logout_destroy(lo);
+    return rc;
+}
+
+int sp_has_slo(const struct sp *sp)
+{
+    return sp->has_slo;
 }

@@ -39,4 +39,20 @@ int sp_authn_request(const struct sp *sp, const char *relay_state, char **url, c
 int sp_logout_request(const struct sp *sp, const char *name_id, const char *name_id_format,
                       const char *session_index, const char *relay_state, char **url, struct err *e);
 
+/* An IdP-initiated LogoutRequest: msg is the query string (Redirect
+ * binding: SAMLRequest, RelayState, SigAlg, Signature, in that order) or the
+ * SAMLRequest form value (POST). The signature is required and checked with
+ * the IdP metadata's keys; the issuer must be the connection's IdP. Then
+ * end(ctx, NameID, SessionIndex) is called for each SessionIndex (once with
+ * "" when none; return <0 when the store failed), and *url gets the signed
+ * LogoutResponse (HTTP-Redirect, malloc'd). saml_logout_invalid,
+ * saml_issuer_mismatch, saml_no_subject, store_unavailable. */
+typedef int (*sp_slo_end_fn)(void *ctx, const char *name_id, const char *session_index);
+int sp_logout_handle_request(const struct sp *sp, const char *msg, sp_slo_end_fn end, void *ctx, char **url,
+                             struct err *e);
+/* The IdP's LogoutResponse to our LogoutRequest: signature required. */
+int sp_logout_handle_response(const struct sp *sp, const char *msg, struct err *e);
+/* Whether the IdP has a Redirect SLO endpoint. */
+int sp_has_slo(const struct sp *sp);
+
 #endif

@@ -8,11 +8,12 @@
 #include <stdint.h>
 
 #include "session/token.h"
+#include "store/store.h"
 #include "util/err.h"
 
 /* Redis pub/sub channel on which revocations and directory changes are
  * announced; every instance flushes its per-worker caches on a message. */
-#define SESSION_INVALIDATION_CHANNEL "sg:inval"
+#define SESSION_INVALIDATION_CHANNEL STORE_INVALIDATION_CHANNEL
 
 struct session {
     char id_hash[65];

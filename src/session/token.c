@@ -18,11 +18,13 @@ struct key {
     char kid[TOKEN_KID_MAX + 1];
     unsigned char secret[64];
     size_t len;
+    int staged;   /* "next": verifies, never signs (multi-instance rotation) */
 };
 
 struct keyring {
     struct key keys[KEYRING_MAX];
     size_t n;
+    int signer;   /* index of the first key that is not staged */
 };
 
 static int kid_ok(const char *s, size_t n)
@@ -56,8 +58,9 @@ static int keyring_add_line(struct keyring *k, char *line, int lineno, struct er
     char *secret = strtok_r(NULL, " \t", &save);
     if (!kid || kid[0] == '#')
         return 0;
-    if (!secret || strtok_r(NULL, " \t", &save))
-        return err_set(e, "config_invalid", "session keys line %d: expected 'kid secret'", lineno);
+    char *flag = secret ? strtok_r(NULL, " \t", &save) : NULL;
+    if (!secret || (flag && strcmp(flag, "next") != 0) || strtok_r(NULL, " \t", &save))
+        return err_set(e, "config_invalid", "session keys line %d: expected 'kid secret [next]'", lineno);
     if (!kid_ok(kid, strlen(kid)))
         return err_set(e, "config_invalid", "session keys line %d: kid must be 1-32 of [A-Za-z0-9_-]", lineno);
     for (size_t i = 0; i < k->n; i++)
@@ -76,6 +79,7 @@ static int keyring_add_line(struct keyring *k, char *line, int lineno, struct er
     snprintf(key->kid, sizeof key->kid, "%s", kid);
     memcpy(key->secret, raw, len);
     key->len = len;
+    key->staged = flag != NULL;
     OPENSSL_cleanse(raw, len);
     free(raw);
     return 0;
@@ -94,8 +98,12 @@ struct keyring *keyring_parse(const char *text, struct err *e)
     }
     OPENSSL_cleanse(copy, strlen(copy));
     free(copy);
-    if (rc == 0 && k->n == 0)
-        rc = err_set(e, "config_invalid", "session keys: no key (run certs/gen-dev-certs.sh)");
+    k->signer = -1;
+    for (size_t i = 0; i < k->n && k->signer < 0; i++)
+        if (!k->keys[i].staged)
+            k->signer = (int)i;
+    if (rc == 0 && k->signer < 0)
+        rc = err_set(e, "config_invalid", "session keys: no signing key (run certs/gen-dev-certs.sh)");
     if (rc < 0) {
         keyring_free(k);
         return NULL;
@@ -127,7 +135,16 @@ void keyring_free(struct keyring *k)
 
 const char *keyring_signing_kid(const struct keyring *k)
 {
-    return k->keys[0].kid;
+    return k->keys[k->signer].kid;
+}
+
+const char *keyring_kid_at(const struct keyring *k, size_t i, int *staged)
+{
+    if (i >= k->n)
+        return NULL;
+    if (staged)
+        *staged = k->keys[i].staged;
+    return k->keys[i].kid;
 }
 
 size_t keyring_size(const struct keyring *k)
@@ -154,7 +171,7 @@ int token_issue(const struct keyring *k, const char *org, struct token *t, char 
     if (!org_ok(org, strlen(org)))
         return err_set(e, "invalid_slug", NULL);
     memset(t, 0, sizeof *t);
-    const struct key *key = &k->keys[0];
+    const struct key *key = &k->keys[k->signer];
     snprintf(t->kid, sizeof t->kid, "%s", key->kid);
     snprintf(t->org, sizeof t->org, "%s", org);
     util_random(t->id, sizeof t->id);

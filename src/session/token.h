@@ -18,13 +18,17 @@
 
 struct keyring;
 
-/* Text: one "kid secret" per line (secret base64url, at least 32 bytes once
- * decoded); '#' comments and blank lines ignored; the first key signs. */
+/* Text: one "kid secret [next]" per line (secret base64url, 32 to 64 bytes
+ * once decoded); '#' comments and blank lines ignored. The first key not
+ * marked "next" signs; every key verifies. "next" stages a key on every
+ * instance before it signs anywhere (docs/sessions.md, rotation). */
 struct keyring *keyring_parse(const char *text, struct err *e);
 struct keyring *keyring_load(const char *path, struct err *e);
 void keyring_free(struct keyring *k);
 const char *keyring_signing_kid(const struct keyring *k);
 size_t keyring_size(const struct keyring *k);
+/* The i-th kid (file order) and whether it is staged; NULL past the end. */
+const char *keyring_kid_at(const struct keyring *k, size_t i, int *staged);
 
 struct token {
     char kid[TOKEN_KID_MAX + 1];

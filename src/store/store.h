@@ -87,6 +87,10 @@ int store_maxmemory_policy(char *out, size_t n, struct err *e);
  * is disconnected are lost: treat a -1 from store_sub_next as "flush what
  * you cached", then keep calling it; it reconnects and resubscribes itself
  * (with the same backoff as the workers). */
+/* The channel on which changes that affect cached reads (revoked sessions,
+ * directory changes) are announced; every instance flushes its cache. */
+#define STORE_INVALIDATION_CHANNEL "sg:inval"
+
 struct store_sub;
 /* Subscribes to n channels; connects at once, or later in store_sub_next. */
 struct store_sub *store_sub_new(const char *const *channels, int n, struct err *e);

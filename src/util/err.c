@@ -72,6 +72,11 @@ static const struct err_def err_table[] = {
     {"saml_decrypt_failed", 401, "The encrypted assertion could not be decrypted."},
     {"saml_metadata_invalid", 400, "The identity provider metadata is not valid."},
     {"saml_value_not_text", 400, "A NameID or attribute value holds markup instead of text."},
+    /* SAML service provider flow (issue 3) */
+    {"connection_not_found", 404, "This organization has no SAML connection yet."},
+    {"saml_relay_state_mismatch", 401, "The sign-in state does not match the request it belongs to."},
+    {"saml_missing_response", 400, "No SAMLResponse was posted."},
+    {"saml_logout_invalid", 400, "The logout message is not valid or not signed by the identity provider."},
     /* organizations directory (org/) */
     {"invalid_role", 400, "The role is not one of owner, admin, member, viewer or a defined role."},
     {"invalid_setting", 400, "The setting is out of its allowed range."},

@@ -1,6 +1,8 @@
-/* Per-thread direct-mapped cache. A slot holds one key and a copy of its
- * value; a colliding put replaces it. Entries die by TTL (at most 5 s, from
- * [session] cache_ttl_ms) or by the global epoch. */
+/* The decision cache: one per process, shared by the worker threads, sharded
+ * by key hash with a mutex per shard (a per-thread cache multiplies the
+ * misses by the number of workers: measured in bench/authz). Two-way set
+ * associative, bounded, entries die by TTL (at most 5 s, [session]
+ * cache_ttl_ms) or all at once by the global epoch. */
 #include "util/tlcache.h"
 
 #include <pthread.h>
@@ -10,39 +12,37 @@
 
 #include "util/util.h"
 
-#define SLOTS 4096
+#define SHARDS 64
+#define SLOTS_PER_SHARD 2048 /* 131072 entries in all, 40 bytes each + values */
 
 struct slot {
-    char key[TLCACHE_KEY_MAX];
+    uint64_t hash;
     uint64_t epoch;
     int64_t expires_ms;
-    size_t len;
-    void *val;
+    size_t len;       /* value length; 0 = empty */
+    char *data;       /* key, NUL, value */
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct slot slots[SLOTS_PER_SHARD];
 };
 
 static atomic_int ttl = 0;
 static atomic_uint_fast64_t epoch = 1;
-static __thread struct slot *slots;
-static pthread_key_t slots_key;
-static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+static struct shard *shards;
+static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
 
-static void slots_destroy(void *p)
+static void shards_make(void)
 {
-    struct slot *sl = p;
-    for (int i = 0; i < SLOTS; i++)
-        free(sl[i].val);
-    free(sl);
-}
-
-/* Worker threads belong to libmicrohttpd and end without telling us: a key
- * destructor frees their cache when they exit. */
-static void slots_key_make(void)
-{
-    pthread_key_create(&slots_key, slots_destroy);
+    shards = util_xcalloc(SHARDS, sizeof *shards);
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_init(&shards[i].lock, NULL);
 }
 
 void tlcache_configure(int ttl_ms)
 {
+    pthread_once(&shards_once, shards_make);
     atomic_store(&ttl, ttl_ms < 0 ? 0 : ttl_ms);
 }
 
@@ -56,64 +56,105 @@ uint64_t tlcache_epoch(void)
     return atomic_load(&epoch);
 }
 
-static struct slot *slot_for(const char *key)
+static uint64_t key_hash(const char *key)
 {
-    if (!slots) {
-        slots = util_xcalloc(SLOTS, sizeof *slots);
-        pthread_once(&slots_once, slots_key_make);
-        pthread_setspecific(slots_key, slots);
-    }
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (const char *p = key; *p; p++) {
         h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }
-    return &slots[h % SLOTS];
+    return h;
+}
+
+static struct shard *shard_of(uint64_t h)
+{
+    return &shards[(h >> 48) % SHARDS];
+}
+
+/* The two slots a key may live in. */
+static struct slot *slot_find(struct shard *sh, const char *key, uint64_t h)
+{
+    struct slot *a = &sh->slots[h % SLOTS_PER_SHARD], *b = &sh->slots[(h + 1) % SLOTS_PER_SHARD];
+    if (a->len && a->hash == h && strcmp(a->data, key) == 0)
+        return a;
+    if (b->len && b->hash == h && strcmp(b->data, key) == 0)
+        return b;
+    return NULL;
+}
+
+static struct slot *slot_victim(struct shard *sh, uint64_t h)
+{
+    struct slot *a = &sh->slots[h % SLOTS_PER_SHARD], *b = &sh->slots[(h + 1) % SLOTS_PER_SHARD];
+    if (!a->len)
+        return a;
+    if (!b->len)
+        return b;
+    return a->expires_ms <= b->expires_ms ? a : b;
 }
 
 int tlcache_get(const char *key, void *out, size_t len)
 {
-    if (atomic_load(&ttl) == 0 || strlen(key) >= TLCACHE_KEY_MAX)
+    if (atomic_load(&ttl) == 0 || !shards || strlen(key) >= TLCACHE_KEY_MAX)
         return 0;
-    struct slot *s = slot_for(key);
-    if (!s->val || s->len != len || strcmp(s->key, key) != 0 || s->epoch != atomic_load(&epoch) ||
-        util_mono_ms() >= s->expires_ms)
-        return 0;
-    memcpy(out, s->val, len);
-    return 1;
+    uint64_t h = key_hash(key);
+    struct shard *sh = shard_of(h);
+    int hit = 0;
+    pthread_mutex_lock(&sh->lock);
+    struct slot *s = slot_find(sh, key, h);
+    if (s && s->len == len && s->epoch == atomic_load(&epoch) && util_mono_ms() < s->expires_ms) {
+        memcpy(out, s->data + strlen(s->data) + 1, len);
+        hit = 1;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return hit;
 }
 
 void tlcache_put(const char *key, const void *val, size_t len)
 {
     int t = atomic_load(&ttl);
-    if (t == 0 || strlen(key) >= TLCACHE_KEY_MAX)
+    size_t kl = strlen(key);
+    if (t == 0 || !shards || kl >= TLCACHE_KEY_MAX || len == 0)
         return;
-    struct slot *s = slot_for(key);
-    if (s->len != len) {
-        free(s->val);
-        s->val = util_xmalloc(len);
-        s->len = len;
-    }
-    memcpy(s->val, val, len);
-    strcpy(s->key, key);
+    uint64_t h = key_hash(key);
+    struct shard *sh = shard_of(h);
+    char *data = util_xmalloc(kl + 1 + len);
+    memcpy(data, key, kl + 1);
+    memcpy(data + kl + 1, val, len);
+    pthread_mutex_lock(&sh->lock);
+    struct slot *s = slot_find(sh, key, h);
+    if (!s)
+        s = slot_victim(sh, h);
+    char *old = s->data;
+    s->data = data;
+    s->hash = h;
+    s->len = len;
     s->epoch = atomic_load(&epoch);
     s->expires_ms = util_mono_ms() + t;
+    pthread_mutex_unlock(&sh->lock);
+    free(old);
 }
 
 void tlcache_del(const char *key)
 {
-    if (!slots || strlen(key) >= TLCACHE_KEY_MAX)
+    if (!shards || strlen(key) >= TLCACHE_KEY_MAX)
         return;
-    struct slot *s = slot_for(key);
-    if (strcmp(s->key, key) == 0)
+    uint64_t h = key_hash(key);
+    struct shard *sh = shard_of(h);
+    pthread_mutex_lock(&sh->lock);
+    struct slot *s = slot_find(sh, key, h);
+    if (s)
         s->expires_ms = 0;
+    pthread_mutex_unlock(&sh->lock);
 }
 
-void tlcache_thread_free(void)
+void tlcache_free(void)
 {
-    if (!slots)
+    if (!shards)
         return;
-    pthread_setspecific(slots_key, NULL);
-    slots_destroy(slots);
-    slots = NULL;
+    for (int i = 0; i < SHARDS; i++)
+        for (int j = 0; j < SLOTS_PER_SHARD; j++)
+            free(shards[i].slots[j].data);
+    free(shards);
+    shards = NULL;
+    shards_once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }

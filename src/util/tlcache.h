@@ -1,14 +1,14 @@
-/* A small per-thread cache (each MHD worker has its own: no locks on the hot
- * path) of fixed-size values with a short TTL, and a process-wide epoch that
- * invalidates every entry at once (bumped on pub/sub invalidation messages
- * and whenever the subscription was lost). Direct-mapped and bounded. */
+/* The process's cache of session and access reads: fixed-size values with a
+ * short TTL, shared by the worker threads (sharded, a mutex per shard), and a
+ * process-wide epoch that invalidates every entry at once (bumped on pub/sub
+ * invalidation messages and whenever the subscription was lost). Bounded. */
 #ifndef SSOGATE_UTIL_TLCACHE_H
 #define SSOGATE_UTIL_TLCACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define TLCACHE_KEY_MAX 160
+#define TLCACHE_KEY_MAX 256
 
 /* ttl_ms for every put; 0 disables the cache. */
 void tlcache_configure(int ttl_ms);
@@ -20,7 +20,7 @@ void tlcache_del(const char *key);
 /* Invalidate every thread's entries. */
 void tlcache_bump_epoch(void);
 uint64_t tlcache_epoch(void);
-/* Free the calling thread's cache (worker thread exit). */
-void tlcache_thread_free(void);
+/* Free everything (at shutdown, after the workers stopped). */
+void tlcache_free(void);
 
 #endif

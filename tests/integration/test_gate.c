@@ -451,3 +451,29 @@ Test(gate, redis_down_is_503_then_back_without_restart)
     }
     cr_assert_eq(status, 200, "no recovery after Redis came back");
 }
+
+Test(gate, granted_workspace_is_reachable_at_once_through_invalidation)
+{
+    struct sg_resp r;
+    front("/b/page", alice_cookie, &r);
+    cr_assert_eq(r.status, 403);
+    sg_resp_free(&r);
+    struct org_actor op = {.operator = 1, .label = "test"};
+    struct err e;
+    char wsb[ORG_ID_MAX];
+    cr_assert_eq(org_ws_lookup(org_id, "ws-b", wsb, &e), 0, "%s", e.msg);
+    cr_assert_eq(org_ws_member_set(&op, org_id, wsb, alice_uid, "viewer", &e), 0, "%s", e.msg);
+    int64_t t0 = util_mono_ms();
+    long status = 403;
+    while (status != 200 && util_mono_ms() - t0 < 2000) {
+        front("/b/page", alice_cookie, &r);
+        status = r.status;
+        sg_resp_free(&r);
+        if (status != 200)
+            usleep(10 * 1000);
+    }
+    int64_t took = util_mono_ms() - t0;
+    cr_assert_eq(status, 200, "grant not visible after %lld ms", (long long)took);
+    /* Through pub/sub, well under the 1000 ms cache TTL of this test. */
+    cr_assert_lt(took, 500, "grant took %lld ms: the invalidation message did not flush the cache", (long long)took);
+}

@@ -10,6 +10,9 @@ usage: /usr/bin/python3 make_responses.py OUTDIR
 Writes OUTDIR/idp-metadata.xml, OUTDIR/sp.key (SP decryption key),
 OUTDIR/wrong-sp.key, and OUTDIR/<case>.b64 (the SAMLResponse form value).
 Nothing here is committed: keys are made fresh on every run.
+
+usage: /usr/bin/python3 make_responses.py --http OUTDIR BASE_URL ORG N
+    responses for a running ssogate at BASE_URL (see http_cases).
 """
 import base64
 import copy
@@ -600,7 +603,40 @@ def lasso_response(outdir, k):
         f.write(login.msgBody)
 
 
+def http_cases(outdir, base, org, n):
+    """Responses for a running ssogate (integration tests, bench/acs): the
+    real clock, ACS and audience of BASE/saml/ORG, request IDs _req-http-I
+    (the caller stores them as pending requests), one signing key."""
+    global NOW
+    NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    sp = "%s/saml/%s/metadata" % (base, org)
+    acs = "%s/saml/%s/acs" % (base, org)
+    os.makedirs(outdir, exist_ok=True)
+    k = Key(outdir, "idp")
+    with open(os.path.join(outdir, "idp-metadata.xml"), "wb") as f:
+        f.write(metadata([(k, "signing")]))
+
+    def resp(name, irt, email="alice@acme.test", destination=acs, aid=None, **kw):
+        a = make_assertion(aid=aid or "_a-" + name, email=email, irt=irt, recipient=acs, audience=sp,
+                           **kw)
+        sign(a, k)
+        r = make_response(a, rid="_r-" + name, irt=irt, destination=destination)
+        write(outdir, name, r, wrap=False)
+
+    for i in range(n):
+        resp("valid-%d" % i, "_req-http-%d" % i, aid="_a-http-%d" % i, session_index="_s-http-%d" % i)
+    resp("wrong_destination", "_req-wd", destination=base + "/saml/other/acs")
+    resp("outside_domain", "_req-od", email="alice@other.test")
+    resp("evil_suffix", "_req-ev", email="alice@acme.test.evil.test")
+    resp("unsolicited", None)
+    resp("bob", "_req-bob", email="bob@acme.test")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--http":
+        # make_responses.py --http OUTDIR BASE_URL ORG N
+        http_cases(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        sys.exit(0)
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])

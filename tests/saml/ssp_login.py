@@ -10,6 +10,7 @@ SSO is used (no InResponseTo)."""
 import base64
 import datetime
 import html
+import os
 import http.cookiejar
 import re
 import sys
@@ -35,7 +36,8 @@ def main(idp_base, sp_base, rid, user, password, out):
     op = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     if rid == "-":
-        q = {"spentityid": sp_base + "/saml/metadata"}
+        # SSP_SP_ENTITY_ID: another SP entity (ssogate's per-org metadata URL)
+        q = {"spentityid": os.environ.get("SSP_SP_ENTITY_ID", sp_base + "/saml/metadata")}
     else:
         q = {"SAMLRequest": authn_request(idp_base, sp_base, rid)}
     r = op.open(idp_base + "/saml2/idp/SSOService.php?" + urllib.parse.urlencode(q), timeout=30)

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "session/token.h"
 #include "util/util.h"
 
@@ -99,4 +102,81 @@ Test(token, keyring_refuses_short_secret_duplicate_kid_and_empty)
     cr_assert(strstr(e.msg, "twice"), "%s", e.msg);
     cr_assert_null(keyring_parse("# only a comment\n", &e));
     cr_assert_null(keyring_parse("bad/kid AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", &e));
+}
+
+Test(token, staged_key_verifies_but_never_signs)
+{
+    struct keyring *k = ring(K1 "k2 BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB next\n");
+    cr_assert_str_eq(keyring_signing_kid(k), "k1");
+    struct keyring *k2only = ring("k2 BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\n");
+    struct token t;
+    char s[TOKEN_MAX_LEN + 1];
+    struct err e;
+    /* A token another instance signed with k2 after promotion verifies here. */
+    cr_assert_eq(token_issue(k2only, "acme", &t, s, sizeof s, &e), 0);
+    cr_assert_eq(token_verify(k, s, &t, &e), 0);
+    cr_assert_null(keyring_parse("k2 BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB next\n", &e), "no signer accepted");
+    cr_assert_null(keyring_parse("k2 BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB later\n", &e));
+    keyring_free(k);
+    keyring_free(k2only);
+}
+
+static char *run(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    static char out[2048];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s failed: %s", cmd, out);
+    return out;
+}
+
+Test(token, keys_cli_stage_rotate_retire_logs_nobody_out)
+{
+    const char *bin = getenv("SSOGATE_BIN");
+    cr_assert_not_null(bin);
+    char path[] = "/tmp/ssogate-keys-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char *first = K1;
+    cr_assert_eq(write(fd, first, strlen(first)), (ssize_t)strlen(first));
+    close(fd);
+    struct err e;
+    char *text = util_read_file(path, 65536, NULL);
+    struct keyring *before = keyring_parse(text, &e);
+    free(text);
+    struct token t;
+    char old[TOKEN_MAX_LEN + 1];
+    cr_assert_eq(token_issue(before, "acme", &t, old, sizeof old, &e), 0);
+
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s keys stage --file %s", bin, path);
+    cr_assert(strstr(run(cmd), "\"staged\""));
+    snprintf(cmd, sizeof cmd, "%s keys rotate --file %s", bin, path);
+    char *out = run(cmd);
+    char kid[64];
+    cr_assert_eq(sscanf(out, "{\"signing\": \"%63[^\"]\"}", kid), 1, "%s", out);
+    text = util_read_file(path, 65536, NULL);
+    struct keyring *after = keyring_parse(text, &e);
+    free(text);
+    cr_assert_not_null(after, "%s", e.msg);
+    cr_assert_str_eq(keyring_signing_kid(after), kid);
+    cr_assert_eq(token_verify(after, old, &t, &e), 0, "rotation logged a session out");
+    snprintf(cmd, sizeof cmd, "%s keys retire k1 --file %s", bin, path);
+    run(cmd);
+    text = util_read_file(path, 65536, NULL);
+    struct keyring *retired = keyring_parse(text, &e);
+    free(text);
+    cr_assert_eq(token_verify(retired, old, &t, &e), -1);
+    snprintf(cmd, sizeof cmd, "%s keys list --file %s", bin, path);
+    out = run(cmd);
+    cr_assert(strstr(out, "\"role\": \"signing\""), "%s", out);
+    cr_assert_null(strstr(out, "AAAA"), "list printed a secret");
+    struct stat st;
+    stat(path, &st);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    keyring_free(before);
+    keyring_free(after);
+    keyring_free(retired);
+    unlink(path);
 }

@@ -1,0 +1,172 @@
+/* `ssogate connection set|show`: the operator's way to connect an org's IdP.
+ * Same code path as the admin API (connection_set, as the operator actor
+ * "cli", audited); prints one JSON object, errors as {"error", "message"}
+ * with exit 1, usage errors exit 2. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "org/org.h"
+#include "saml/connection.h"
+#include "saml/saml.h"
+#include "store/store.h"
+#include "util/config.h"
+#include "util/util.h"
+
+static const char usage[] =
+    "usage: ssogate connection set ORG --idp-metadata FILE [--email-attribute NAME]\n"
+    "                              [--allow-idp-initiated] [--allow-sha1] [--clock-skew SECONDS] [-c FILE]\n"
+    "       ssogate connection show ORG [-c FILE]\n";
+
+static const struct org_actor cli_actor = {.operator = 1, .uid = "", .label = "cli"};
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_PRESERVE_ORDER);
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static int fail_json(const struct err *e)
+{
+    print_json(json_pack("{s:s, s:s}", "error", e->code ? e->code : "internal_error", "message", e->msg));
+    return 1;
+}
+
+struct copts {
+    const char *config, *metadata, *email_attr;
+    int idp_init, sha1, skew;
+};
+
+enum { O_MD = 256, O_EMAIL, O_IDPINIT, O_SHA1, O_SKEW };
+
+static int parse(int argc, char **argv, struct copts *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"idp-metadata", required_argument, NULL, O_MD},
+        {"email-attribute", required_argument, NULL, O_EMAIL},
+        {"allow-idp-initiated", no_argument, NULL, O_IDPINIT},
+        {"allow-sha1", no_argument, NULL, O_SHA1},
+        {"clock-skew", required_argument, NULL, O_SKEW},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->skew = -1;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case O_MD: o->metadata = optarg; break;
+        case O_EMAIL: o->email_attr = optarg; break;
+        case O_IDPINIT: o->idp_init = 1; break;
+        case O_SHA1: o->sha1 = 1; break;
+        case O_SKEW:
+            o->skew = (int)strtol(optarg, &end, 10);
+            if (*end || !*optarg || o->skew < 0 || o->skew > 600) {
+                fprintf(stderr, "ssogate: --clock-skew must be 0..600\n");
+                return -1;
+            }
+            break;
+        default: return -1;
+        }
+    }
+    return 0;
+}
+
+static int setup(const char *path, struct config *cfg)
+{
+    struct err e;
+    err_clear(&e);
+    if (config_load(cfg, path, &e) < 0) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        config_free(cfg);
+        return 2;
+    }
+    org_configure(cfg);
+    struct store_config sc = {
+        .url = cfg->redis_url,
+        .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
+        .sentinels = cfg->redis_sentinels[0] ? cfg->redis_sentinels : NULL,
+        .master_name = cfg->redis_master_name,
+        .sentinel_password = cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL,
+        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
+        .reconnect_max_backoff_ms = cfg->redis_reconnect_max_backoff_ms,
+    };
+    if (saml_init(&e) < 0 || store_init(&sc, &e) < 0 || connection_configure(cfg, &e) < 0) {
+        fprintf(stderr, "ssogate: %s\n", e.msg);
+        connection_shutdown();
+        saml_shutdown();
+        config_free(cfg);
+        return 2;
+    }
+    return 0;
+}
+
+static int run(const char *sub, const char *slug, const struct copts *o)
+{
+    struct err e;
+    err_clear(&e);
+    struct org_info org;
+    if (org_lookup(slug, &org, &e) < 0)
+        return fail_json(&e);
+    json_t *out = NULL;
+    if (!strcmp(sub, "show")) {
+        out = connection_show(&org, &e);
+        if (!out)
+            return fail_json(&e);
+        print_json(out);
+        return 0;
+    }
+    size_t len = 0;
+    char *md = util_read_file(o->metadata, CONNECTION_MAX_METADATA, &len);
+    if (!md) {
+        err_set(&e, "saml_metadata_invalid", "cannot read %s (missing, or over %d bytes)", o->metadata,
+                CONNECTION_MAX_METADATA);
+        return fail_json(&e);
+    }
+    struct connection_input in = {
+        .idp_metadata = md, .idp_metadata_len = len, .email_attribute = o->email_attr,
+        .allow_idp_initiated = o->idp_init, .allow_sha1 = o->sha1, .clock_skew_s = o->skew,
+    };
+    int rc = connection_set(&cli_actor, &org, &in, &out, &e);
+    free(md);
+    if (rc < 0 || !out)
+        return fail_json(&e);
+    print_json(out);
+    return 0;
+}
+
+int cli_connection(int argc, char **argv)
+{
+    if (argc < 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "show"))) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    const char *slug = argv[2];
+    struct copts o;
+    if (slug[0] == '-' || parse(argc - 2, argv + 2, &o) < 0 || optind != argc - 2 ||
+        (!strcmp(sub, "set") && !o.metadata)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = setup(o.config, &cfg);
+    if (rc)
+        return rc;
+    rc = run(sub, slug, &o);
+    connection_shutdown();
+    store_shutdown();
+    saml_shutdown();
+    config_free(&cfg);
+    return rc;
+}

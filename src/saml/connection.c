@@ -1,0 +1,393 @@
+/* Per-org SAML connections: storage in one hash under the org's tag, and an
+ * in-process cache of compiled connections. Building a LassoServer and
+ * loading the IdP keys costs milliseconds, so it happens once per stored
+ * version, never per request (issue 3 "Speed": per-request set-up is what
+ * makes mod_auth_mellon slow). A request pays one HGET of the version. */
+#include "saml/connection.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "saml/idp.h"
+#include "saml/sp.h"
+#include "saml/spkey.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/util.h"
+
+struct connection {
+    int refs;                 /* under cache_lock */
+    char org_id[ORG_ID_MAX];
+    long long version;
+    struct idp *idp;
+    struct sp *sp;
+    char *sp_entity_id;
+    char *acs_url;
+    char *email_attribute;    /* NULL: the defaults */
+    int allow_idp_initiated;
+    int allow_sha1;
+    int clock_skew_s;
+};
+
+struct cache_entry {
+    struct connection *c;
+    struct cache_entry *next;
+};
+
+static struct {
+    char *base_url;
+    char *key_pem, *cert_pem, *next_cert_pem;
+    struct spkey *spkey;
+    int default_skew;
+} g;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_entry *cache;
+
+static char *read_pem(const char *path, struct err *e)
+{
+    size_t n;
+    char *s = util_read_file(path, 1 << 20, &n);
+    if (!s)
+        err_set(e, "config_invalid", "cannot read %s", path);
+    return s;
+}
+
+int connection_configure(const struct config *cfg, struct err *e)
+{
+    connection_shutdown();
+    g.base_url = util_xstrdup(cfg->base_url);
+    size_t n = strlen(g.base_url);
+    while (n > 0 && g.base_url[n - 1] == '/')
+        g.base_url[--n] = '\0';
+    g.default_skew = cfg->saml_clock_skew_s;
+    if (!(g.key_pem = read_pem(cfg->sp_key, e)) || !(g.cert_pem = read_pem(cfg->sp_cert, e)))
+        return -1;
+    if (cfg->sp_next_cert[0] && !(g.next_cert_pem = read_pem(cfg->sp_next_cert, e)))
+        return -1;
+    g.spkey = spkey_new(g.key_pem, strlen(g.key_pem), e);
+    if (!g.spkey)
+        return -1;
+    /* Refuse a key/certificate pair lasso cannot use now, not at the first sign-in. */
+    char *md = connection_sp_metadata("check", e);
+    free(md);
+    return md ? 0 : -1;
+}
+
+static void connection_free(struct connection *c)
+{
+    if (!c)
+        return;
+    idp_free(c->idp);
+    sp_free(c->sp);
+    free(c->sp_entity_id);
+    free(c->acs_url);
+    free(c->email_attribute);
+    free(c);
+}
+
+void connection_shutdown(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    while (cache) {
+        struct cache_entry *x = cache;
+        cache = x->next;
+        if (--x->c->refs == 0)
+            connection_free(x->c);
+        free(x);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    free(g.base_url);
+    free(g.key_pem);
+    free(g.cert_pem);
+    free(g.next_cert_pem);
+    spkey_free(g.spkey);
+    memset(&g, 0, sizeof g);
+}
+
+char *connection_url(const char *slug, const char *what)
+{
+    return util_xasprintf("%s/saml/%s/%s", g.base_url ? g.base_url : "", slug, what);
+}
+
+static void identity_init(struct sp_identity *id, const char *slug)
+{
+    id->entity_id = connection_url(slug, "metadata");
+    id->acs_url = connection_url(slug, "acs");
+    id->slo_url = connection_url(slug, "slo");
+    id->key_pem = g.key_pem;
+    id->cert_pem = g.cert_pem;
+    id->next_cert_pem = g.next_cert_pem;
+}
+
+static void identity_clear(struct sp_identity *id)
+{
+    free((char *)id->entity_id);
+    free((char *)id->acs_url);
+    free((char *)id->slo_url);
+}
+
+char *connection_sp_metadata(const char *slug, struct err *e)
+{
+    if (!g.cert_pem) {
+        err_set(e, "internal_error", "connections are not configured");
+        return NULL;
+    }
+    struct sp_identity id;
+    identity_init(&id, slug);
+    char *md = sp_metadata(&id, e);
+    identity_clear(&id);
+    return md;
+}
+
+/* Compile stored fields into a connection. NULL + e when they do not. */
+static struct connection *compile(const struct org_info *org, const char *metadata, size_t len,
+                                  const char *email_attr, int idp_init, int sha1, int skew, struct err *e)
+{
+    struct connection *c = util_xcalloc(1, sizeof *c);
+    c->refs = 1;
+    snprintf(c->org_id, sizeof c->org_id, "%s", org->id);
+    struct sp_identity id;
+    identity_init(&id, org->slug);
+    c->idp = idp_new(metadata, len, e);
+    if (c->idp) {
+        char *md = util_xstrndup(metadata, len);
+        c->sp = sp_new(&id, md, e);
+        free(md);
+    }
+    c->sp_entity_id = util_xstrdup(id.entity_id);
+    c->acs_url = util_xstrdup(id.acs_url);
+    identity_clear(&id);
+    if (!c->idp || !c->sp) {
+        connection_free(c);
+        return NULL;
+    }
+    c->email_attribute = email_attr && *email_attr ? util_xstrdup(email_attr) : NULL;
+    c->allow_idp_initiated = idp_init;
+    c->allow_sha1 = sha1;
+    c->clock_skew_s = skew;
+    return c;
+}
+
+static int input_check(const struct connection_input *in, struct err *e)
+{
+    if (!in->idp_metadata || in->idp_metadata_len == 0)
+        return err_set(e, "saml_metadata_invalid", "the IdP metadata is empty");
+    if (in->idp_metadata_len > CONNECTION_MAX_METADATA)
+        return err_set(e, "saml_metadata_invalid", "the IdP metadata is larger than %d bytes",
+                       CONNECTION_MAX_METADATA);
+    if (in->email_attribute && strlen(in->email_attribute) > 256)
+        return err_set(e, "invalid_setting", "the email attribute name is longer than 256 bytes");
+    if (in->clock_skew_s < -1 || in->clock_skew_s > 600)
+        return err_set(e, "invalid_setting", "the clock skew must be 0..600 seconds");
+    return 0;
+}
+
+static const char lua_set[] =
+    "local err = need_org('connection.set', ARGV[6]) if err then return err end\n"
+    "local v = redis.call('HINCRBY', k('conn'), 'version', 1)\n"
+    "redis.call('HSET', k('conn'), 'idp_entity_id', ARGV[6], 'idp_metadata', ARGV[7], 'email_attribute', ARGV[8],\n"
+    "  'allow_idp_initiated', ARGV[9], 'allow_sha1', ARGV[10], 'clock_skew_s', ARGV[11], 'updated_ms', NOW)\n"
+    "audit('connection.set', ARGV[6], 'ok', '', '', ARGV[12], '')\n"
+    "return {'ok', tostring(v)}\n";
+
+int connection_set(const struct org_actor *a, const struct org_info *org, const struct connection_input *in,
+                   json_t **out, struct err *e)
+{
+    if (input_check(in, e) < 0)
+        return -1;
+    int skew = in->clock_skew_s < 0 ? g.default_skew : in->clock_skew_s;
+    struct connection *c = compile(org, in->idp_metadata, in->idp_metadata_len, in->email_attribute,
+                                   in->allow_idp_initiated, in->allow_sha1, skew, e);
+    if (!c)
+        return -1;
+    char skew_s[16];
+    snprintf(skew_s, sizeof skew_s, "%d", in->clock_skew_s);
+    char *after = util_xasprintf("{\"email_attribute\":\"%s\",\"allow_idp_initiated\":%s,\"allow_sha1\":%s,"
+                                 "\"clock_skew_s\":%d}",
+                                 c->email_attribute ? c->email_attribute : "",
+                                 in->allow_idp_initiated ? "true" : "false", in->allow_sha1 ? "true" : "false", skew);
+    char *md = util_xstrndup(in->idp_metadata, in->idp_metadata_len);
+    const char *args[] = {idp_entity_id(c->idp), md, c->email_attribute ? c->email_attribute : "",
+                          in->allow_idp_initiated ? "1" : "0", in->allow_sha1 ? "1" : "0",
+                          in->clock_skew_s < 0 ? "" : skew_s, after};
+    /* The email attribute name goes into JSON above: refuse quotes there. */
+    int rc = -1;
+    if (c->email_attribute && strpbrk(c->email_attribute, "\"\\")) {
+        err_set(e, "invalid_setting", "the email attribute name may not hold quotes or backslashes");
+        goto done;
+    }
+    struct store_reply *r = org_script(lua_set, org->id, a, 7, args, e);
+    if (!r)
+        goto done;
+    store_reply_free(r);
+    rc = 0;
+    if (out)
+        *out = connection_show(org, e);
+done:
+    free(md);
+    free(after);
+    connection_free(c);
+    return rc;
+}
+
+static char *conn_key(const char *org_id)
+{
+    return util_xasprintf("sg:{o:%s}:conn", org_id);
+}
+
+json_t *connection_show(const struct org_info *org, struct err *e)
+{
+    struct connection *c = connection_get(org, e);
+    if (!c)
+        return NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "org", json_string(org->slug));
+    json_object_set_new(o, "version", json_integer(c->version));
+    json_object_set_new(o, "idp_entity_id", json_string(idp_entity_id(c->idp)));
+    const char *sso = idp_sso_url(c->idp, IDP_BINDING_REDIRECT);
+    const char *slo = idp_slo_url(c->idp, IDP_BINDING_REDIRECT);
+    json_object_set_new(o, "idp_sso_url", sso ? json_string(sso) : json_null());
+    json_object_set_new(o, "idp_slo_url", slo ? json_string(slo) : json_null());
+    json_object_set_new(o, "idp_signing_keys", json_integer((json_int_t)idp_key_count(c->idp)));
+    json_object_set_new(o, "email_attribute", c->email_attribute ? json_string(c->email_attribute) : json_null());
+    json_object_set_new(o, "allow_idp_initiated", json_boolean(c->allow_idp_initiated));
+    json_object_set_new(o, "allow_sha1", json_boolean(c->allow_sha1));
+    json_object_set_new(o, "clock_skew_s", json_integer(c->clock_skew_s));
+    json_object_set_new(o, "sp_entity_id", json_string(c->sp_entity_id));
+    json_object_set_new(o, "acs_url", json_string(c->acs_url));
+    char *slo_sp = connection_url(org->slug, "slo");
+    json_object_set_new(o, "sp_slo_url", json_string(slo_sp));
+    free(slo_sp);
+    connection_release(c);
+    return o;
+}
+
+/* ---- cache ---- */
+
+static struct connection *cache_find(const char *org_id, long long version)
+{
+    struct connection *found = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct cache_entry *x = cache; x; x = x->next)
+        if (strcmp(x->c->org_id, org_id) == 0 && x->c->version == version) {
+            found = x->c;
+            found->refs++;
+            break;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
+}
+
+/* Replace the org's entry (another thread may have compiled the same
+ * version meanwhile: either copy is correct). Takes a reference for the
+ * caller. */
+static void cache_put(struct connection *c)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct cache_entry **pp = &cache;
+    while (*pp) {
+        struct cache_entry *x = *pp;
+        if (strcmp(x->c->org_id, c->org_id) == 0) {
+            *pp = x->next;
+            if (--x->c->refs == 0)
+                connection_free(x->c);
+            free(x);
+            continue;
+        }
+        pp = &x->next;
+    }
+    struct cache_entry *n = util_xcalloc(1, sizeof *n);
+    n->c = c;
+    n->next = cache;
+    cache = n;
+    c->refs++;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static struct connection *load(const struct org_info *org, struct err *e)
+{
+    char *key = conn_key(org->id);
+    struct store_reply *r = store_cmdl(e, "HGETALL", key, NULL);
+    free(key);
+    struct connection *c = NULL;
+    if (!r)
+        return NULL;
+    const char *md = org_reply_field(r, "idp_metadata");
+    const char *ver = org_reply_field(r, "version");
+    if (!md || !ver) {
+        err_set(e, "connection_not_found", "The organization %s has no SAML connection.", org->slug);
+        goto done;
+    }
+    const char *skew = org_reply_field(r, "clock_skew_s");
+    const char *ia = org_reply_field(r, "allow_idp_initiated");
+    const char *sha1 = org_reply_field(r, "allow_sha1");
+    c = compile(org, md, strlen(md), org_reply_field(r, "email_attribute"), ia && !strcmp(ia, "1"),
+                sha1 && !strcmp(sha1, "1"), skew && *skew ? atoi(skew) : g.default_skew, e);
+    if (c)
+        c->version = atoll(ver);
+    else
+        log_msg(LOG_ERROR, "stored SAML connection of org %s does not compile: %s", org->id, e->msg);
+done:
+    store_reply_free(r);
+    return c;
+}
+
+struct connection *connection_get(const struct org_info *org, struct err *e)
+{
+    char *key = conn_key(org->id);
+    struct store_reply *r = store_cmdl(e, "HGET", key, "version", NULL);
+    free(key);
+    if (!r)
+        return NULL;
+    const char *v = store_reply_str(r, NULL);
+    long long version = v ? atoll(v) : 0;
+    store_reply_free(r);
+    if (!v) {
+        err_set(e, "connection_not_found", "The organization %s has no SAML connection.", org->slug);
+        return NULL;
+    }
+    struct connection *c = cache_find(org->id, version);
+    if (c)
+        return c;
+    c = load(org, e);
+    if (!c)
+        return NULL;
+    cache_put(c);
+    return c;
+}
+
+void connection_release(struct connection *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cache_lock);
+    int last = --c->refs == 0;
+    pthread_mutex_unlock(&cache_lock);
+    if (last)
+        connection_free(c);
+}
+
+const struct idp *connection_idp(const struct connection *c)
+{
+    return c->idp;
+}
+
+const struct sp *connection_sp(const struct connection *c)
+{
+    return c->sp;
+}
+
+void connection_response_settings(const struct connection *c, struct response_settings *s)
+{
+    s->idp = c->idp;
+    s->sp_entity_id = c->sp_entity_id;
+    s->acs_url = c->acs_url;
+    s->clock_skew = c->clock_skew_s > 0 ? c->clock_skew_s : -1;
+    s->allow_sha1 = c->allow_sha1;
+    s->allow_idp_initiated = c->allow_idp_initiated;
+    s->email_attribute = c->email_attribute;
+    s->sp_key = g.spkey;
+}
