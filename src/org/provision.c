@@ -95,8 +95,11 @@ static int signin_inputs_ok(const char *org_id, const char *issuer, const char *
                             char norm[ORG_EMAIL_MAX], struct err *e)
 {
     if (!issuer || !*issuer || !name_id || !*name_id || strlen(issuer) > 1024 || strlen(name_id) > 1024 ||
-        strchr(issuer, '\n'))
+        strchr(issuer, '\n')) {
+        audit_signin(org_id, NULL, issuer && strlen(issuer) <= 1024 ? issuer : "", "refused", "saml_no_subject",
+                     NULL);
         return err_set(e, "saml_no_subject", NULL);
+    }
     if (org_email_normalize(email, norm, ORG_EMAIL_MAX, e) < 0) {
         audit_signin(org_id, NULL, issuer, "refused", "invalid_email", NULL);
         return -1;
