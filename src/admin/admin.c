@@ -643,6 +643,16 @@ static void h_invite_create(struct http_req *r)
     free(link);
 }
 
+static void h_invites_list(struct http_req *r)
+{
+    struct actx c;
+    json_t *out = NULL;
+    if (admin_begin_or_reply(r, &c, 0) < 0)
+        return;
+    int rc = invite_list_json(c.org.id, &out, &c.e);
+    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "invitations", out) : NULL);
+}
+
 static void h_invite_delete(struct http_req *r)
 {
     struct actx c;
@@ -768,6 +778,7 @@ const struct http_route admin_routes[] = {
     R("admin.domains.add", HTTP_POST, "/v1/orgs/{org}/domains", h_domain_add),
     R("admin.domain.verify", HTTP_POST, "/v1/orgs/{org}/domains/{domain}/verify", h_domain_verify),
     R("admin.domain.delete", HTTP_DELETE, "/v1/orgs/{org}/domains/{domain}", h_domain_delete),
+    R("admin.invitations.list", HTTP_GET, "/v1/orgs/{org}/invitations", h_invites_list),
     R("admin.invitations.create", HTTP_POST, "/v1/orgs/{org}/invitations", h_invite_create),
     R("admin.invitation.delete", HTTP_DELETE, "/v1/orgs/{org}/invitations/{email}", h_invite_delete),
     R("admin.apikeys.list", HTTP_GET, "/v1/orgs/{org}/api-keys", h_keys_list),

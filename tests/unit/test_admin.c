@@ -169,6 +169,7 @@ Test(admin, another_orgs_key_gets_404_on_every_route)
         {"POST", "/v1/orgs/acme/domains", "{\"domain\": \"evil.test\"}"},
         {"POST", "/v1/orgs/acme/domains/acme.test/verify", NULL},
         {"DELETE", "/v1/orgs/acme/domains/acme.test", NULL},
+        {"GET", "/v1/orgs/acme/invitations", NULL},
         {"POST", "/v1/orgs/acme/invitations", "{\"email\": \"i@acme.test\", \"role\": \"member\"}"},
         {"DELETE", "/v1/orgs/acme/invitations/i@acme.test", NULL},
         {"GET", "/v1/orgs/acme/api-keys", NULL},
@@ -336,6 +337,12 @@ Test(admin, workspaces_roles_entitlements_domains_invitations_keys_and_audit)
     done(&r);
     expect(acme_key, "POST", "/v1/orgs/acme/invitations", "{\"email\": \"n2@acme.test\", \"role\": \"member\", "
            "\"workspaces\": {\"nolab\": \"editor\"}}", 404, "workspace_not_found");
+    call(acme_key, "GET", "/v1/orgs/acme/invitations", NULL, &r);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "invitations")), 1, "%s", r.body.data);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "invitations"), 0),
+                                                       "workspaces")), "lab=editor");
+    cr_assert_null(strstr(r.body.data, "invitation="), "never the token");
+    done(&r);
     expect(acme_key, "DELETE", "/v1/orgs/acme/invitations/new@acme.test", NULL, 204, NULL);
     expect(acme_key, "DELETE", "/v1/orgs/acme/invitations/new@acme.test", NULL, 404, "invitation_invalid");
 
