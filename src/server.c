@@ -220,6 +220,7 @@ int cli_serve(int argc, char **argv)
         goto done;
     }
     org_configure(&cfg);
+    admin_init(&cfg, ring); /* the console's session callers */
     domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
     if (connection_configure(&cfg, &e) < 0 || flow_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);

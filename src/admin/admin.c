@@ -13,6 +13,8 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "org/provision.h"
+#include "session/session.h"
+#include "store/store.h"
 #include "util/util.h"
 
 struct actx {
@@ -20,6 +22,8 @@ struct actx {
     struct apikey_principal key;
     struct org_actor actor;
     json_t *body;        /* parsed JSON body of writes, or NULL */
+    int write;
+    int is_session;      /* cookie-authenticated (CSRF checks apply) */
     struct err e;
 };
 
@@ -36,15 +40,29 @@ static int fail_or_reply(struct http_req *r, struct actx *c, const char *code, c
     return -1;
 }
 
-/* Bearer key, scope, org in the path; another org's path is a 404 exactly
- * like a missing org (no existence leak). */
-static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
+static struct {
+    const struct config *cfg;
+    const struct keyring *ring;
+    struct session_limits lim;
+    char cookie[128];
+} sess;
+
+void admin_init(const struct config *cfg, const struct keyring *ring)
 {
-    memset(c, 0, sizeof *c);
-    err_clear(&c->e);
-    const char *auth = http_header(r, "Authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return fail_or_reply(r, c, "unauthorized", "An org API key is required (Authorization: Bearer sgk_...).");
+    sess.cfg = cfg;
+    sess.ring = ring;
+    sess.lim.max_age_s = cfg->session_max_age_s;
+    sess.lim.idle_timeout_s = cfg->session_idle_timeout_s;
+    sess.lim.idle_refresh_s = cfg->session_idle_refresh_s;
+    const char *name = cfg->cookie_name;
+    if (cfg->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
+        name += 7; /* as gate/ names it in plain-http development */
+    snprintf(sess.cookie, sizeof sess.cookie, "%s", name);
+}
+
+/* The key's org and holder, after the failed-check rate limit. */
+static int auth_key_or_reply(struct http_req *r, struct actx *c, const char *token)
+{
     int wait = http_ratelimit_blocked(r, RL_APIKEY);
     if (wait > 0) {
         char secs[16];
@@ -52,12 +70,91 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
         http_add_header(r, "Retry-After", secs);
         return fail_or_reply(r, c, "rate_limited", "Too many failed API-key checks from this address.");
     }
-    if (apikey_verify(auth + 7, &c->key, &c->e) < 0) {
+    if (apikey_verify(token, &c->key, &c->e) < 0) {
         if (strcmp(c->e.code, "store_unavailable") != 0)
             http_ratelimit_spend(r, RL_APIKEY); /* only failures count (DESIGN: rate limits) */
         reply_err(r, &c->e);
         return -1;
     }
+    return 0;
+}
+
+/* A session stands in for a key with scope org:admin held by its user; the
+ * user's role is checked below (owner/admin) and again by every script. */
+static int auth_session_or_reply(struct http_req *r, struct actx *c, const char *cookie)
+{
+    struct session s;
+    if (!sess.ring || session_load(sess.ring, &sess.lim, cookie, &s, &c->e) < 0) {
+        if (!sess.ring)
+            err_set(&c->e, "unauthorized", NULL);
+        reply_err(r, &c->e);
+        return -1;
+    }
+    if (strlen(s.org) >= sizeof c->key.org_id || !org_id_valid('u', s.user_id))
+        return fail_or_reply(r, c, "unauthorized", NULL); /* not ids of ours */
+    memcpy(c->key.org_id, s.org, strlen(s.org) + 1);
+    memcpy(c->key.uid, s.user_id, strlen(s.user_id) + 1);
+    snprintf(c->key.kind, sizeof c->key.kind, "org");
+    snprintf(c->key.scopes, sizeof c->key.scopes, "org:admin");
+    snprintf(c->key.label, sizeof c->key.label, "user:%.22s", s.user_id);
+    c->is_session = 1;
+    return 0;
+}
+
+/* Cookie-authenticated writes: same origin and a JSON body, or csrf_failed. */
+static int csrf_ok(struct http_req *r)
+{
+    const char *origin = http_header(r, "Origin");
+    const char *ct = http_header(r, "Content-Type");
+    size_t len;
+    http_body(r, &len);
+    if (!origin || !sess.cfg || strcmp(origin, sess.cfg->base_url) != 0)
+        return 0;
+    return len == 0 || (ct && strncasecmp(ct, "application/json", 16) == 0);
+}
+
+/* Only owners and admins use the admin API with a session. */
+static int session_role_or_reply(struct http_req *r, struct actx *c)
+{
+    struct org_member m;
+    if (org_member_get(c->org.id, c->key.uid, &m, &c->e) < 0 || m.role < ORG_ROLE_ADMIN)
+        return fail_or_reply(r, c, "admin_required", NULL);
+    return 0;
+}
+
+static int body_or_reply(struct http_req *r, struct actx *c)
+{
+    size_t len;
+    const char *b = http_body(r, &len);
+    json_error_t je;
+    c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+    if (!json_is_object(c->body)) {
+        json_decref(c->body);
+        c->body = NULL;
+        return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
+    }
+    return 0;
+}
+
+static int credentials_or_reply(struct http_req *r, struct actx *c)
+{
+    const char *auth = http_header(r, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        return auth_key_or_reply(r, c, auth + 7);
+    if (http_cookie_count(r, sess.cookie) == 1 && sess.ring)
+        return auth_session_or_reply(r, c, http_cookie(r, sess.cookie));
+    return fail_or_reply(r, c, "unauthorized", "An org API key (Authorization: Bearer sgk_...) or an owner's or "
+                                               "admin's session is required.");
+}
+
+/* Credentials, scope, org in the path; another org's path is a 404 exactly
+ * like a missing org (no existence leak). */
+static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
+{
+    memset(c, 0, sizeof *c);
+    err_clear(&c->e);
+    if (credentials_or_reply(r, c) < 0)
+        return -1;
     const char *slug = http_param(r, "org");
     struct err le;
     err_clear(&le);
@@ -70,19 +167,13 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
     if (strcmp(c->key.kind, "org") != 0 ||
         !(apikey_has_scope(&c->key, "org:admin") || (!write && apikey_has_scope(&c->key, "org:read"))))
         return fail_or_reply(r, c, "apikey_scope", NULL);
+    if (c->is_session && session_role_or_reply(r, c) < 0)
+        return -1;
+    if (c->is_session && write && !csrf_ok(r))
+        return fail_or_reply(r, c, "csrf_failed", "Changes with a session must come from this site with a JSON body.");
     apikey_actor(&c->key, &c->actor);
-    if (write) {
-        size_t len;
-        const char *b = http_body(r, &len);
-        json_error_t je;
-        c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
-        if (!json_is_object(c->body)) {
-            json_decref(c->body);
-            c->body = NULL;
-            return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
-        }
-    }
-    return 0;
+    c->write = write;
+    return write ? body_or_reply(r, c) : 0;
 }
 
 static void actx_done(struct actx *c)
@@ -96,9 +187,20 @@ static const char *jstr(const struct actx *c, const char *name)
     return json_string_value(json_object_get(c->body, name));
 }
 
+/* After a change, every instance's per-worker session and access caches are
+ * flushed (gate/ listens on the invalidation channel), so a role change or a
+ * revoked grant takes effect at once, not after the cache TTL. */
+static void announce_change(const char *org_id)
+{
+    struct err e;
+    store_publish(SESSION_INVALIDATION_CHANNEL, org_id, strlen(org_id), &e);
+}
+
 /* Finish a handler: reply the error in c->e when rc < 0, else status + out. */
 static void finish(struct http_req *r, struct actx *c, int rc, int status, json_t *out)
 {
+    if (rc == 0 && c->write)
+        announce_change(c->org.id);
     if (rc < 0) {
         json_decref(out);
         reply_err(r, &c->e);
@@ -193,7 +295,11 @@ static void h_org_delete(struct http_req *r)
     struct actx c;
     if (admin_begin_or_reply(r, &c, 1) < 0)
         return;
-    finish(r, &c, org_delete(&c.actor, c.org.id, &c.e), 204, NULL);
+    int rc = org_delete(&c.actor, c.org.id, &c.e);
+    struct err se;
+    if (rc == 0 && session_revoke_org(c.org.id, &se) < 0)
+        http_log_code(r, se.code);
+    finish(r, &c, rc, 204, NULL);
 }
 
 /* ---- members ------------------------------------------------------------ */
@@ -257,7 +363,11 @@ static void h_member_delete(struct http_req *r)
     struct actx c;
     if (admin_begin_or_reply(r, &c, 1) < 0)
         return;
-    finish(r, &c, org_member_remove(&c.actor, c.org.id, http_param(r, "uid"), &c.e), 204, NULL);
+    int rc = org_member_remove(&c.actor, c.org.id, http_param(r, "uid"), &c.e);
+    struct err se;
+    if (rc == 0 && session_revoke_user(c.org.id, http_param(r, "uid"), &se) < 0)
+        http_log_code(r, se.code); /* the member is gone: access is denied anyway */
+    finish(r, &c, rc, 204, NULL);
 }
 
 static void h_service_account_add(struct http_req *r)
@@ -533,6 +643,16 @@ static void h_invite_create(struct http_req *r)
     free(link);
 }
 
+static void h_invites_list(struct http_req *r)
+{
+    struct actx c;
+    json_t *out = NULL;
+    if (admin_begin_or_reply(r, &c, 0) < 0)
+        return;
+    int rc = invite_list_json(c.org.id, &out, &c.e);
+    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "invitations", out) : NULL);
+}
+
 static void h_invite_delete(struct http_req *r)
 {
     struct actx c;
@@ -658,6 +778,7 @@ const struct http_route admin_routes[] = {
     R("admin.domains.add", HTTP_POST, "/v1/orgs/{org}/domains", h_domain_add),
     R("admin.domain.verify", HTTP_POST, "/v1/orgs/{org}/domains/{domain}/verify", h_domain_verify),
     R("admin.domain.delete", HTTP_DELETE, "/v1/orgs/{org}/domains/{domain}", h_domain_delete),
+    R("admin.invitations.list", HTTP_GET, "/v1/orgs/{org}/invitations", h_invites_list),
     R("admin.invitations.create", HTTP_POST, "/v1/orgs/{org}/invitations", h_invite_create),
     R("admin.invitation.delete", HTTP_DELETE, "/v1/orgs/{org}/invitations/{email}", h_invite_delete),
     R("admin.apikeys.list", HTTP_GET, "/v1/orgs/{org}/api-keys", h_keys_list),

@@ -1,12 +1,21 @@
 /* The JSON admin API under /v1/orgs/{org}/...: orgs' settings, members,
  * service accounts, workspaces and their grants, custom roles, domains,
  * invitations, API keys and the audit log. Authenticated by an org API key
- * (Authorization: Bearer sgk_...); another org's objects answer 404, exactly
+ * (Authorization: Bearer sgk_...) or an owner/admin session cookie (CSRF-
+ * checked writes); another org's objects answer 404, exactly
  * like absent ones. Described in docs/openapi.yaml. */
 #ifndef SSOGATE_ADMIN_ADMIN_H
 #define SSOGATE_ADMIN_ADMIN_H
 
 #include "http/http.h"
+#include "session/token.h"
+
+/* Enables session-cookie callers (the console): an owner's or admin's
+ * session of the org in the path. Cookie-authenticated writes must come from
+ * base_url (Origin) with a JSON body: cross-site forms cannot send either
+ * without a CORS preflight, which ssogate never grants. Without admin_init
+ * only API keys are accepted. cfg and ring must outlive the server. */
+void admin_init(const struct config *cfg, const struct keyring *ring);
 
 /* Rows for the main route table (ends with a NULL name): the server copies
  * them into its own table (admin_route_count rows). */

@@ -1,7 +1,8 @@
 /* Operator commands for the directory: `ssogate org`, `ssogate domain` and
  * `ssogate audit`. They call the same functions as the admin API, as the
  * operator actor ("cli"), and print one JSON object on stdout; errors are
- * {"error", "message"} with exit 1, usage errors exit 2. */
+ * {"error", "message"} with exit 1, usage errors exit 2. Like main.c, this is
+ * the command layer: it also ends a removed member's sessions (session/). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "org/provision.h"
+#include "session/session.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/util.h"
@@ -204,6 +206,7 @@ static int org_cmd_delete(const char *slug)
     err_clear(&e);
     if (org_lookup(slug, &info, &e) < 0 || org_delete(&cli_actor, info.id, &e) < 0)
         return fail_json(&e);
+    session_revoke_org(info.id, &e);
     print_json(json_pack("{s:s, s:s}", "org", info.slug, "status", "deleted"));
     return 0;
 }
@@ -447,6 +450,11 @@ static int member_run(const char *sub, const struct opts *o, enum org_role role)
                                   : org_member_remove(&cli_actor, org.id, uid, &e);
     if (rc < 0)
         return fail_json(&e);
+    /* like the admin API: end a removed member's sessions, flush access caches */
+    struct err se;
+    if (!strcmp(sub, "remove"))
+        session_revoke_user(org.id, uid, &se);
+    store_publish(SESSION_INVALIDATION_CHANNEL, org.id, strlen(org.id), &se);
     print_json(json_pack("{s:s, s:s, s:s}", "id", uid, "email", o->pos[1], "role",
                          !strcmp(sub, "remove") ? "removed" : org_role_name(role)));
     return 0;

@@ -95,8 +95,11 @@ static int signin_inputs_ok(const char *org_id, const char *issuer, const char *
                             char norm[ORG_EMAIL_MAX], struct err *e)
 {
     if (!issuer || !*issuer || !name_id || !*name_id || strlen(issuer) > 1024 || strlen(name_id) > 1024 ||
-        strchr(issuer, '\n'))
+        strchr(issuer, '\n')) {
+        audit_signin(org_id, NULL, issuer && strlen(issuer) <= 1024 ? issuer : "", "refused", "saml_no_subject",
+                     NULL);
         return err_set(e, "saml_no_subject", NULL);
+    }
     if (org_email_normalize(email, norm, ORG_EMAIL_MAX, e) < 0) {
         audit_signin(org_id, NULL, issuer, "refused", "invalid_email", NULL);
         return -1;
@@ -227,4 +230,45 @@ int invite_revoke(const struct org_actor *a, const char *org_id, const char *ema
     struct store_reply *r = org_script(lua_invite_revoke, org_id, a, 1, args, e);
     store_reply_free(r);
     return r ? 0 : -1;
+}
+
+static const char lua_invite_list[] =
+    "if redis.call('EXISTS', k('org')) == 0 then return {'err', 'org_not_found', 'No such organization.'} end\n"
+    "local out = {'ok'}\n"
+    "local m = redis.call('HGETALL', k('inv_email'))\n"
+    "for i = 1, #m, 2 do\n"
+    "  local h = redis.call('HMGET', k('inv:' .. m[i + 1]), 'role', 'ws', 'expires', 'created', 'by')\n"
+    "  if h[1] and tonumber(h[3]) > tonumber(NOW) then\n"
+    "    table.insert(out, {m[i], h[1], h[2] or '', h[3], h[4] or '0', h[5] or ''}) end\n"
+    "end\n"
+    "return out\n";
+
+static json_t *ms_time(const char *ms)
+{
+    char t[32];
+    util_format_time((time_t)(atoll(ms) / 1000), t, sizeof t);
+    return json_string(t);
+}
+
+int invite_list_json(const char *org_id, json_t **out, struct err *e)
+{
+    struct org_actor reader = {.label = "admin"};
+    struct store_reply *r = org_script(lua_invite_list, org_id, &reader, 0, NULL, e);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 1; i < store_reply_len(r); i++) {
+        const struct store_reply *x = store_reply_elem(r, i);
+        const char *f[6];
+        for (size_t j = 0; j < 6; j++) {
+            f[j] = store_reply_str(store_reply_elem(x, j), NULL);
+            f[j] = f[j] ? f[j] : "";
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "email", f[0], "role", f[1],
+                                             "workspaces", f[2], "expires", ms_time(f[3]), "created",
+                                             ms_time(f[4]), "by", f[5]));
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
 }

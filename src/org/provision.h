@@ -35,6 +35,9 @@ int provision_signin(const char *org_id, const char *issuer, const char *name_id
  * one replaces the old. */
 int invite_create(const struct org_actor *a, const char *org_id, const char *email, enum org_role role,
                   const char *ws_roles, int ttl_s, char **token, char **link, struct err *e);
+/* Pending invitations: [{email, role, workspaces: "slug=role ...", expires,
+ * created, by}] (never the token). */
+int invite_list_json(const char *org_id, json_t **out, struct err *e);
 int invite_revoke(const struct org_actor *a, const char *org_id, const char *email, struct err *e);
 
 #endif

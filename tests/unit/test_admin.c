@@ -10,6 +10,7 @@
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "org/org.h"
+#include "session/session.h"
 #include "ts_orgfix.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -67,6 +68,8 @@ static size_t collect(char *p, size_t s, size_t n, void *u)
 }
 
 /* One request; body may be NULL. The reply's JSON (if any) in out->json. */
+static const char *extra_headers[2]; /* more request headers, or NULL */
+
 static void call(const char *key, const char *method, const char *path, const char *body, struct resp *out)
 {
     buf_init(&out->body);
@@ -74,6 +77,9 @@ static void call(const char *key, const char *method, const char *path, const ch
     char url[512], auth[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    for (int i = 0; i < 2; i++)
+        if (extra_headers[i])
+            h = curl_slist_append(h, extra_headers[i]);
     if (key) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
         h = curl_slist_append(h, auth);
@@ -163,6 +169,7 @@ Test(admin, another_orgs_key_gets_404_on_every_route)
         {"POST", "/v1/orgs/acme/domains", "{\"domain\": \"evil.test\"}"},
         {"POST", "/v1/orgs/acme/domains/acme.test/verify", NULL},
         {"DELETE", "/v1/orgs/acme/domains/acme.test", NULL},
+        {"GET", "/v1/orgs/acme/invitations", NULL},
         {"POST", "/v1/orgs/acme/invitations", "{\"email\": \"i@acme.test\", \"role\": \"member\"}"},
         {"DELETE", "/v1/orgs/acme/invitations/i@acme.test", NULL},
         {"GET", "/v1/orgs/acme/api-keys", NULL},
@@ -330,6 +337,12 @@ Test(admin, workspaces_roles_entitlements_domains_invitations_keys_and_audit)
     done(&r);
     expect(acme_key, "POST", "/v1/orgs/acme/invitations", "{\"email\": \"n2@acme.test\", \"role\": \"member\", "
            "\"workspaces\": {\"nolab\": \"editor\"}}", 404, "workspace_not_found");
+    call(acme_key, "GET", "/v1/orgs/acme/invitations", NULL, &r);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "invitations")), 1, "%s", r.body.data);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "invitations"), 0),
+                                                       "workspaces")), "lab=editor");
+    cr_assert_null(strstr(r.body.data, "invitation="), "never the token");
+    done(&r);
     expect(acme_key, "DELETE", "/v1/orgs/acme/invitations/new@acme.test", NULL, 204, NULL);
     expect(acme_key, "DELETE", "/v1/orgs/acme/invitations/new@acme.test", NULL, 404, "invitation_invalid");
 
@@ -441,4 +454,93 @@ Test(admin, failed_key_checks_are_rate_limited_per_address)
     done(&r);
     /* the limit is per client address and class: a good key is refused too while blocked */
     expect(acme_key, "GET", "/v1/orgs/acme", NULL, 429, "rate_limited");
+}
+
+Test(admin, removing_a_member_ends_their_sessions)
+{
+    struct err e;
+    char uid[ORG_ID_MAX];
+    cr_assert_eq(org_member_add(&ts_org_operator, acme.id, "leaver@acme.test", ORG_ROLE_MEMBER, uid, &e), 0);
+    struct keyring *ring = keyring_parse("k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", &e);
+    cr_assert_not_null(ring, "%s", e.msg);
+    struct session_limits lim = {.max_age_s = 3600, .idle_timeout_s = 600, .idle_refresh_s = 60};
+    struct session s = {0};
+    snprintf(s.org, sizeof s.org, "%s", acme.id);
+    snprintf(s.user_id, sizeof s.user_id, "%s", uid);
+    snprintf(s.email, sizeof s.email, "leaver@acme.test");
+    char tok[TOKEN_MAX_LEN + 1];
+    cr_assert_eq(session_create(ring, &lim, &s, tok, sizeof tok, &e), 0, "%s", e.msg);
+    struct session back;
+    cr_assert_eq(session_load(ring, &lim, tok, &back, &e), 0, "%s", e.msg);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/orgs/acme/members/%s", uid);
+    expect(acme_key, "DELETE", path, NULL, 204, NULL);
+    cr_assert_lt(session_load(ring, &lim, tok, &back, &e), 0, "the removed member's session still works");
+    keyring_free(ring);
+}
+
+/* expect() with two more headers (a cookie and an Origin). */
+static void expect_with2(const char *h1, const char *h2, const char *method, const char *path, const char *body,
+                         long status, const char *code)
+{
+    extra_headers[0] = h1;
+    extra_headers[1] = h2;
+    expect(NULL, method, path, body, status, code);
+    extra_headers[0] = extra_headers[1] = NULL;
+}
+
+/* A session of uid in org, as the cookie header to send. */
+static char *session_cookie(struct keyring *ring, const char *org_id, const char *uid)
+{
+    struct err e;
+    struct session_limits lim = {.max_age_s = 3600, .idle_timeout_s = 600, .idle_refresh_s = 60};
+    struct session s = {0};
+    snprintf(s.org, sizeof s.org, "%s", org_id);
+    snprintf(s.user_id, sizeof s.user_id, "%s", uid);
+    snprintf(s.email, sizeof s.email, "someone@acme.test");
+    char tok[TOKEN_MAX_LEN + 1];
+    cr_assert_eq(session_create(ring, &lim, &s, tok, sizeof tok, &e), 0, "%s", e.msg);
+    return util_xasprintf("Cookie: __Host-ssogate=%s", tok);
+}
+
+Test(admin, owner_and_admin_sessions_with_csrf_checked_writes)
+{
+    struct err e;
+    struct keyring *ring = keyring_parse("k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", &e);
+    cr_assert_not_null(ring, "%s", e.msg);
+    admin_init(&cfg, ring);
+    char member[ORG_ID_MAX];
+    cr_assert_eq(org_member_add(&ts_org_operator, acme.id, "m@acme.test", ORG_ROLE_MEMBER, member, &e), 0);
+    char *owner_cookie = session_cookie(ring, acme.id, acme_owner);
+    char *member_cookie = session_cookie(ring, acme.id, member);
+    char *beta_cookie = session_cookie(ring, beta.id, beta_owner);
+
+    extra_headers[0] = owner_cookie;
+    expect(NULL, "GET", "/v1/orgs/acme/members", NULL, 200, NULL);
+    expect(NULL, "POST", "/v1/orgs/acme/workspaces", "{\"slug\": \"w1\"}", 403, "csrf_failed");
+    extra_headers[0] = NULL;
+    expect_with2(owner_cookie, "Origin: http://evil.test", "POST", "/v1/orgs/acme/workspaces",
+                 "{\"slug\": \"w1\"}", 403, "csrf_failed");
+    expect_with2(owner_cookie, "Origin: http://127.0.0.1:8080", "POST", "/v1/orgs/acme/workspaces",
+                 "{\"slug\": \"w1\"}", 201, NULL);
+    expect_with2(owner_cookie, "Origin: http://127.0.0.1:8080", "DELETE", "/v1/orgs/acme/workspaces/w1", NULL, 204,
+                 NULL);
+    expect_with2(member_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme/members", NULL, 403,
+                 "admin_required");
+    expect_with2(beta_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme/members", NULL, 404,
+                 "org_not_found");
+    expect_with2("Cookie: __Host-ssogate=s1.forged", "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme", NULL,
+                 401, NULL);
+    /* the audit names the session's user */
+    struct resp r;
+    call(acme_key, "GET", "/v1/orgs/acme/audit?limit=1", NULL, &r);
+    char want[64];
+    snprintf(want, sizeof want, "user:%s", acme_owner);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "entries"), 0),
+                                                       "actor")), want, "%s", r.body.data);
+    done(&r);
+    free(owner_cookie);
+    free(member_cookie);
+    free(beta_cookie);
+    keyring_free(ring);
 }

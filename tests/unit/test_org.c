@@ -464,6 +464,12 @@ Test(org, capture_provisions_once_and_links_by_persistent_nameid)
     REFUSED(provision_signin(acme.id, ISSUER, "q", PERSISTENT, "jo@sub.acme.test", NULL, &r3, e),
             "saml_domain_not_allowed");
     REFUSED(provision_signin(acme.id, ISSUER, "", PERSISTENT, "jo@acme.test", NULL, &r3, e), "saml_no_subject");
+    json_t *entries;
+    char next[64];
+    OK(audit_read(acme.id, NULL, 1, &entries, next, e));
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(entries, 0), "code")), "saml_no_subject",
+                     "every refused sign-in is audited");
+    json_decref(entries);
 }
 
 Test(org, transient_nameid_links_by_email)
