@@ -94,7 +94,9 @@ void page_reply(struct http_req *r, int status, const char *name, const char *co
                                form_targets ? " " : "", form_targets ? form_targets : "");
     http_add_header(r, "Content-Security-Policy", csp);
     http_add_header(r, "X-Frame-Options", "DENY");
-    http_add_header(r, "Referrer-Policy", "no-referrer");
+    /* same-origin: our own form posts keep a real Origin (no-referrer
+     * makes Chrome send "Origin: null", which POST /logout refuses). */
+    http_add_header(r, "Referrer-Policy", "same-origin");
     free(csp);
     http_reply(r, status, "text/html; charset=utf-8", b.data, b.len);
     buf_free(&b);

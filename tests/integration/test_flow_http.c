@@ -194,6 +194,28 @@ Test(flow_http, refuses_idp_initiated_by_default)
     sg_resp_free(&r);
 }
 
+Test(flow_http, accepts_idp_initiated_when_the_connection_allows_it)
+{
+    char *cmd = util_xasprintf("connection set acme --idp-metadata %s/idp-metadata.xml --allow-idp-initiated", dir);
+    char *out = flow_cli(&srv, cmd);
+    cr_expect(strstr(out, "\"allow_idp_initiated\": true") && strstr(out, "\"version\": 2"), "%s", out);
+    free(out);
+    free(cmd);
+    struct sg_resp r;
+    post("unsolicited", &r);
+    cr_expect_eq(r.status, 303, "%s", r.body);
+    char *loc = sg_header(&r, "Location");
+    char *home = util_xasprintf("%s/", srv.base);
+    cr_expect_str_eq(loc, home);
+    free(home);
+    free(loc);
+    sg_resp_free(&r);
+    /* and still only once */
+    post("unsolicited", &r);
+    expect_refused(&r, 401, "saml_replay");
+    sg_resp_free(&r);
+}
+
 Test(flow_http, refuses_invalid_base64_and_a_missing_response)
 {
     struct sg_resp r;
