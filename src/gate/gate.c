@@ -561,6 +561,33 @@ void gate_v1_authz(struct http_req *r)
     http_reply_json(r, 200, out);
 }
 
+/* The workspaces of the session's org this person may read, with the
+ * effective role in each: [{"workspace": "ORG/WS", "role": "..."}]. */
+static json_t *session_workspaces(const struct principal *p, const struct org_info *org)
+{
+    json_t *list = json_array(), *all = NULL;
+    struct err e;
+    if (org_workspaces_json(org->id, &all, &e) < 0)
+        return list;
+    size_t i;
+    json_t *w;
+    json_array_foreach(all, i, w) {
+        struct target t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.org, sizeof t.org, "%s", org->slug);
+        snprintf(t.ws, sizeof t.ws, "%s", json_string_value(json_object_get(w, "slug")));
+        snprintf(t.permission, sizeof t.permission, "workspace:read");
+        struct verdict v;
+        if (decide(p, &t, &v, &e) < 0 || !v.res.allow)
+            continue;
+        char name[2 * ORG_SLUG_MAX + 2];
+        snprintf(name, sizeof name, "%s/%s", t.org, t.ws);
+        json_array_append_new(list, json_pack("{s:s, s:s}", "workspace", name, "role", v.role));
+    }
+    json_decref(all);
+    return list;
+}
+
 void gate_v1_session(struct http_req *r)
 {
     struct err e;
@@ -583,6 +610,7 @@ void gate_v1_session(struct http_req *r)
         struct org_member m;
         if (org_member_get(org.id, p.uid, &m, &e) == 0)
             json_object_set_new(out, "org_role", json_string(org_role_name(m.role)));
+        json_object_set_new(out, "workspaces", session_workspaces(&p, &org));
     }
     http_reply_json(r, 200, out);
 }

@@ -381,6 +381,8 @@ Test(gate, v1_session_names_the_signed_in_person)
     cr_assert(strstr(r.body, "\"email\":\"alice@acme.test\""), "%s", r.body);
     cr_assert(strstr(r.body, "\"org\":\"acme\""), "%s", r.body);
     cr_assert(strstr(r.body, "\"org_role\":\"member\""), "%s", r.body);
+    cr_assert(strstr(r.body, "\"workspaces\":[{\"workspace\":\"acme/ws-a\",\"role\":\"editor\"}]"), "%s",
+              r.body);
     sg_resp_free(&r);
 }
 
