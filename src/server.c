@@ -129,17 +129,7 @@ static void usage(FILE *f)
 
 static int store_setup(const struct config *cfg, struct err *e)
 {
-    struct store_config sc = {
-        .url = cfg->redis_url,
-        .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
-        .sentinels = cfg->redis_sentinels[0] ? cfg->redis_sentinels : NULL,
-        .master_name = cfg->redis_master_name,
-        .sentinel_password = cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL,
-        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = cfg->redis_command_timeout_ms,
-        .reconnect_max_backoff_ms = cfg->redis_reconnect_max_backoff_ms,
-    };
-    if (store_init(&sc, e) < 0)
+    if (store_init_from_config(cfg, e) < 0)
         return -1;
     /* An evicted session or directory key is data lost: say so loudly. */
     char policy[64];

@@ -50,17 +50,7 @@ static int cli_setup(const char *path, struct config *cfg)
         return 2;
     }
     org_configure(cfg);
-    struct store_config sc = {
-        .url = cfg->redis_url,
-        .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
-        .sentinels = cfg->redis_sentinels[0] ? cfg->redis_sentinels : NULL,
-        .master_name = cfg->redis_master_name,
-        .sentinel_password = cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL,
-        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = cfg->redis_command_timeout_ms,
-        .reconnect_max_backoff_ms = cfg->redis_reconnect_max_backoff_ms,
-    };
-    if (store_init(&sc, &e) < 0) {
+    if (store_init_from_config(cfg, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
         config_free(cfg);
         return 2;

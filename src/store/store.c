@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "util/config.h"
 #include "util/util.h"
 
 #define STORE_BACKOFF_MIN_MS 50
@@ -1171,4 +1172,19 @@ long long store_publish(const char *channel, const void *msg, size_t len, struct
         err_set(e, "store_error", "Redis PUBLISH refused: %.200s", store_reply_str(r, NULL));
     store_reply_free(r);
     return n;
+}
+
+int store_init_from_config(const struct config *cfg, struct err *e)
+{
+    struct store_config sc = {
+        .url = cfg->redis_url,
+        .password = cfg->redis_password[0] ? cfg->redis_password : NULL,
+        .sentinels = cfg->redis_sentinels[0] ? cfg->redis_sentinels : NULL,
+        .master_name = cfg->redis_master_name,
+        .sentinel_password = cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL,
+        .connect_timeout_ms = cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = cfg->redis_command_timeout_ms,
+        .reconnect_max_backoff_ms = cfg->redis_reconnect_max_backoff_ms,
+    };
+    return store_init(&sc, e);
 }

@@ -39,6 +39,9 @@ struct store_reply;
  * start (the settings are then read without locks). Ignores SIGPIPE if it
  * was at its default (hiredis writes with write(2)). */
 int store_init(const struct store_config *cfg, struct err *e);
+/* The same from the [redis] section of the configuration. */
+struct config;
+int store_init_from_config(const struct config *cfg, struct err *e);
 /* Closes the calling thread's connection (call at worker thread exit) */
 void store_thread_close(void);
 /* Closes the calling thread's connection and forgets the settings; other
