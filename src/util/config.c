@@ -518,6 +518,17 @@ static int config_load_env(struct config *c, struct err *e)
     return 0;
 }
 
+static int base_url_is_loopback(const char *url)
+{
+    static const char *const hosts[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        size_t n = strlen(hosts[i]);
+        if (strncmp(url, hosts[i], n) == 0 && (url[n] == '\0' || url[n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
 static int config_derive(struct config *c, struct err *e)
 {
     if (check_host_port(c->listen, c->listen_host, sizeof c->listen_host, &c->listen_port) < 0)
@@ -528,6 +539,11 @@ static int config_derive(struct config *c, struct err *e)
         return err_set(e, "config_invalid",
                        "%s: [server] dev_plain_http is for loopback development and cannot be used "
                        "with an https base_url",
+                       c->path);
+    if (c->dev_plain_http && !base_url_is_loopback(c->base_url))
+        return err_set(e, "config_invalid",
+                       "%s: [server] dev_plain_http is for loopback development: base_url must be "
+                       "http://127.0.0.1, http://localhost or http://[::1] (with any port)",
                        c->path);
     for (int i = 0; i < c->nroutes; i++)
         if (!c->routes[i].workspace[0])

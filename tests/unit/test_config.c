@@ -255,3 +255,14 @@ Test(config, cookie_prefix_rules)
     cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
     config_free(&c);
 }
+
+Test(config, plain_http_mode_only_for_a_loopback_base_url)
+{
+    expect_error("[server]\nbase_url = http://sso.example.com\ndev_plain_http = true\n", "loopback development");
+    expect_error("[server]\nbase_url = http://127.0.0.1.evil.test\ndev_plain_http = true\n", "loopback");
+    write_conf("[server]\nbase_url = http://127.0.0.1:18280\ndev_plain_http = true\n");
+    struct config c;
+    struct err e;
+    cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+    config_free(&c);
+}
