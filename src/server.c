@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/console.h"
 #include "cli.h"
 #include "gate/gate.h"
 #include "http/http.h"
@@ -215,7 +216,7 @@ int cli_serve(int argc, char **argv)
     struct keyring *ring = NULL;
     /* Refuses a set LASSO_FLAG; must run before any worker thread exists. */
     if (saml_init(&e) < 0 || !(ring = keyring_load(cfg.session_keys, &e)) || store_setup(&cfg, &e) < 0 ||
-        gate_init(&cfg, ring, &e) < 0) {
+        gate_init(&cfg, ring, &e) < 0 || console_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
         goto done;
     }

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/console.h"
+#include "gate/gate.h"
+
 #include "org/apikey.h"
 #include "org/audit.h"
 #include "org/domain.h"
@@ -18,6 +21,7 @@
 struct actx {
     struct org_info org;
     struct apikey_principal key;
+    struct console_principal cp;   /* cookie-authenticated callers */
     struct org_actor actor;
     json_t *body;        /* parsed JSON body of writes, or NULL */
     struct err e;
@@ -36,13 +40,48 @@ static int fail_or_reply(struct http_req *r, struct actx *c, const char *code, c
     return -1;
 }
 
+static int read_body_or_reply(struct http_req *r, struct actx *c)
+{
+    size_t len;
+    const char *b = http_body(r, &len);
+    json_error_t je;
+    c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+    if (!json_is_object(c->body)) {
+        json_decref(c->body);
+        c->body = NULL;
+        return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
+    }
+    return 0;
+}
+
+/* An owner's or admin's console session (cookie) of this org: reads as
+ * they are; writes need the session's CSRF token in X-CSRF-Token and our
+ * Origin (console.h). The scripts check the member's role again. */
+static int cookie_begin_or_reply(struct http_req *r, struct actx *c, int write)
+{
+    if (console_principal_load(r, http_param(r, "org"), &c->cp, &c->e) < 0 ||
+        (write && console_csrf_check(r, &c->cp, http_header(r, "X-CSRF-Token"), &c->e) < 0)) {
+        reply_err(r, &c->e);
+        return -1;
+    }
+    c->org = c->cp.org;
+    c->actor = c->cp.actor;
+    snprintf(c->key.uid, sizeof c->key.uid, "%.*s", (int)sizeof c->key.uid - 1, c->cp.s.user_id);
+    /* Scripts on the page's origin learn the token for their writes here. */
+    http_add_header(r, "X-CSRF-Token", c->cp.csrf);
+    return write ? read_body_or_reply(r, c) : 0;
+}
+
 /* Bearer key, scope, org in the path; another org's path is a 404 exactly
- * like a missing org (no existence leak). */
+ * like a missing org (no existence leak). Without a key, the console's
+ * session cookie. */
 static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
 {
     memset(c, 0, sizeof *c);
     err_clear(&c->e);
     const char *auth = http_header(r, "Authorization");
+    if (!auth && http_cookie_count(r, gate_cookie_name()) > 0)
+        return cookie_begin_or_reply(r, c, write);
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return fail_or_reply(r, c, "unauthorized", "An org API key is required (Authorization: Bearer sgk_...).");
     int wait = http_ratelimit_blocked(r, RL_APIKEY);
@@ -71,18 +110,7 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
         !(apikey_has_scope(&c->key, "org:admin") || (!write && apikey_has_scope(&c->key, "org:read"))))
         return fail_or_reply(r, c, "apikey_scope", NULL);
     apikey_actor(&c->key, &c->actor);
-    if (write) {
-        size_t len;
-        const char *b = http_body(r, &len);
-        json_error_t je;
-        c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
-        if (!json_is_object(c->body)) {
-            json_decref(c->body);
-            c->body = NULL;
-            return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
-        }
-    }
-    return 0;
+    return write ? read_body_or_reply(r, c) : 0;
 }
 
 static void actx_done(struct actx *c)
@@ -677,10 +705,11 @@ struct http_route *admin_routes_with(const struct http_route *base)
     size_t nb = 0;
     while (base && base[nb].name)
         nb++;
-    size_t na = (size_t)admin_route_count();
-    struct http_route *all = util_xcalloc(nb + na + 1, sizeof *all);
+    size_t na = (size_t)admin_route_count(), nc = (size_t)console_route_count();
+    struct http_route *all = util_xcalloc(nb + na + nc + 1, sizeof *all);
     if (nb)
         memcpy(all, base, nb * sizeof *all);
-    memcpy(all + nb, admin_routes, (na + 1) * sizeof *all);
+    memcpy(all + nb, admin_routes, na * sizeof *all);
+    memcpy(all + nb + na, console_routes, (nc + 1) * sizeof *all);
     return all;
 }

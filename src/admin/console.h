@@ -27,7 +27,7 @@ struct console_principal {
     struct session s;
     enum org_role role;
     int via_key;                 /* the session came from an API key */
-    char label[ORG_ID_MAX + 8];  /* "user:<uid>" for the audit log */
+    char label[80];              /* "user:<uid>" for the audit log */
     struct org_actor actor;      /* points into this struct */
     char csrf[65];               /* the session's CSRF token */
 };

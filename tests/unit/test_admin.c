@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/console.h"
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "org/org.h"
@@ -422,7 +423,9 @@ Test(admin, routes_merge_into_the_main_table)
     struct http_route *all = admin_routes_with(base);
     cr_assert_str_eq(all[0].name, "healthz");
     cr_assert_str_eq(all[1].name, admin_routes[0].name);
-    cr_assert_null(all[1 + admin_route_count()].name);
+    /* then the console's pages */
+    cr_assert_str_eq(all[1 + admin_route_count()].name, console_routes[0].name);
+    cr_assert_null(all[1 + admin_route_count() + console_route_count()].name);
     free(all);
 }
 
