@@ -108,9 +108,11 @@ void page_reply_raw(struct http_req *r, int status, const char *name, const char
                                form_targets ? " " : "", form_targets ? form_targets : "");
     http_add_header(r, "Content-Security-Policy", csp);
     http_add_header(r, "X-Frame-Options", "DENY");
-    /* Console forms are checked by their Origin, which Chrome sends as
-     * "null" from a no-referrer page: same-origin keeps it for our own posts. */
-    http_add_header(r, "Referrer-Policy", strncmp(name, "console", 7) == 0 ? "same-origin" : "no-referrer");
+    /* Pages whose forms are checked by their Origin (the console, sign-out
+     * on signed_in) say same-origin: from a no-referrer page Chrome sends
+     * "Origin: null" and no Referer, and POST /logout refused every click. */
+    int by_origin = strncmp(name, "console", 7) == 0 || strcmp(name, "signed_in") == 0;
+    http_add_header(r, "Referrer-Policy", by_origin ? "same-origin" : "no-referrer");
     free(csp);
     http_reply(r, status, "text/html; charset=utf-8", b.data, b.len);
     buf_free(&b);
