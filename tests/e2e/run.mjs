@@ -253,6 +253,12 @@ async function teardown(ok) {
   if (idpEnv) run(path.join(ROOT, 'scripts/idp/stop-idp.sh'), [], { env: idpEnv, allowFail: true });
   for (const p of procs.slice().reverse()) await stop(p);
   if (P.up) P.up.close();
+  // ssogate exits 0 on SIGTERM; anything else (a crash, a sanitizer's leak
+  // report in the ASan build) fails the test.
+  if (P.sg && P.sg.exitCode !== 0) {
+    console.error(`FAIL: ssogate did not exit cleanly on SIGTERM (${P.sg.exitInfo})`);
+    ok = false;
+  }
   if (!ok && tmp) {
     for (const n of ['ssogate', 'nginx', 'dnsmasq']) console.log(`---- ${n}.log (tail) ----\n${tail(n)}`);
     for (const f of ['nginx/error.log', 'idp/log/php-server.log']) {
@@ -260,12 +266,15 @@ async function teardown(ok) {
     }
   }
   if (tmp && !process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  return ok;
 }
 
 // ---- the browser -------------------------------------------------------------
 
 async function browser(name) {
-  const { chromium } = await import(path.join(HERE, 'node_modules/playwright-core/index.mjs'));
+  const pw = path.join(HERE, 'node_modules/playwright-core/index.mjs');
+  if (!fs.existsSync(pw)) fail('playwright-core is missing: run npm ci in tests/e2e (scripts/test does)');
+  const { chromium } = await import(pw);
   const profile = fs.realpathSync(fs.mkdtempSync(path.join(tmp, `chrome-${name}-`)));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -464,7 +473,7 @@ async function main() {
     }
   } finally {
     for (const b of [owner, user]) if (b) await b.ctx.close().catch(() => {});
-    await teardown(ok);
+    ok = await teardown(ok);
   }
   console.log(`e2e: ${ok ? 'PASS' : 'FAIL'} in ${((Date.now() - t0) / 1000).toFixed(1)} s (screenshots in ${ART})`);
   process.exit(ok ? 0 : 1);
