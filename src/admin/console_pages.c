@@ -302,8 +302,8 @@ void console_sso_post(struct http_req *r)
     if (skew && *skew) {
         char *end = NULL;
         long v = strtol(skew, &end, 10);
-        if (*end || v < 0 || v > 3600)
-            rc = err_set(&c.e, "invalid_setting", "clock_skew_s must be between 0 and 3600.");
+        if (*end || v < 0 || v > 600)
+            rc = err_set(&c.e, "invalid_setting", "clock_skew_s must be between 0 and 600.");
         in.clock_skew_s = (int)v;
     }
     if (rc == 0 && (!md || !*md))
