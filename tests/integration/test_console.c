@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "org/org.h"
+#include "session/session.h"
+#include "session/token.h"
+#include "store/store.h"
 #include "util/util.h"
 
 extern char **environ;
@@ -275,4 +279,71 @@ Test(console, failed_key_sign_ins_are_rate_limited)
         sg_resp_free(&r);
     }
     cr_assert_eq(last, 429);
+}
+
+/* A session as the ACS makes it (issuer = the IdP) for a new member of
+ * org slug with this role; the "ssogate=TOKEN" cookie (malloc'd). */
+static char *sso_session(const char *slug, const char *email, enum org_role role)
+{
+    struct store_config sc = {.url = sg.redis.url, .connect_timeout_ms = 500, .command_timeout_ms = 500,
+                              .reconnect_max_backoff_ms = 200};
+    struct err e;
+    cr_assert_eq(store_init(&sc, &e), 0, "%s", e.msg);
+    struct org_actor op = {.operator = 1, .uid = NULL, .label = "test"};
+    struct org_info org;
+    char uid[ORG_ID_MAX];
+    cr_assert_eq(org_lookup(slug, &org, &e), 0, "%s", e.msg);
+    cr_assert_eq(org_member_add(&op, org.id, email, role, uid, &e), 0, "%s", e.msg);
+    char *keys = ts_path(sg.dir, "certs/session.keys");
+    struct keyring *ring = keyring_load(keys, &e);
+    cr_assert_not_null(ring, "%s", e.msg);
+    free(keys);
+    struct session s = {0};
+    snprintf(s.org, sizeof s.org, "%s", org.id);
+    snprintf(s.user_id, sizeof s.user_id, "%s", uid);
+    snprintf(s.email, sizeof s.email, "%s", email);
+    snprintf(s.name_id, sizeof s.name_id, "%s", email);
+    snprintf(s.issuer, sizeof s.issuer, "http://idp.example/metadata");
+    struct session_limits lim = {.max_age_s = 3600, .idle_timeout_s = 3600, .idle_refresh_s = 60};
+    char token[TOKEN_MAX_LEN + 1];
+    cr_assert_eq(session_create(ring, &lim, &s, token, sizeof token, &e), 0, "%s", e.msg);
+    keyring_free(ring);
+    store_shutdown();
+    return util_xasprintf("ssogate=%s", token);
+}
+
+Test(console, an_sso_admin_uses_the_console_and_a_member_does_not)
+{
+    char *key = create_org("acme", "owner@acme.test");
+    char *admin = sso_session("acme", "admin@acme.test", ORG_ROLE_ADMIN);
+    char *member = sso_session("acme", "member@acme.test", ORG_ROLE_MEMBER);
+    struct sg_resp r;
+    req("GET", "/console/acme/members", admin, NULL, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%ld", r.status);
+    cr_assert(strstr(r.body, "via SSO"), "%s", r.body);
+    sg_resp_free(&r);
+    req("GET", "/console/acme", member, NULL, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 403, "%ld", r.status);
+    cr_assert(strstr(r.body, "admin_required"));
+    sg_resp_free(&r);
+    req("GET", "/v1/orgs/acme/members", member, NULL, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 403, "%ld", r.status);
+    sg_resp_free(&r);
+    /* require_sso leaves SSO sessions working. */
+    char *tok = NULL;
+    req("GET", "/v1/orgs/acme", admin, NULL, NULL, NULL, NULL, &r);
+    tok = sg_header(&r, "X-CSRF-Token");
+    sg_resp_free(&r);
+    char *hdr = util_xasprintf("X-CSRF-Token: %s", tok);
+    req("PATCH", "/v1/orgs/acme", admin, sg.base, hdr, "application/json", "{\"require_sso\":true}", &r);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    req("GET", "/console/acme", admin, NULL, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200, "%ld", r.status);
+    sg_resp_free(&r);
+    free(hdr);
+    free(tok);
+    free(admin);
+    free(member);
+    free(key);
 }
