@@ -441,6 +441,8 @@ const struct http_route console_routes[] = {
     P("console.workspace.revoke", "/console/{org}/workspaces/{ws}/revoke", console_workspace_revoke),
     P("console.workspace.default", "/console/{org}/workspaces/{ws}/default", console_workspace_default),
     P("console.workspace.delete", "/console/{org}/workspaces/{ws}/delete", console_workspace_delete),
+    P("console.workspace.entitlement", "/console/{org}/workspaces/{ws}/entitlement", console_workspace_entitlement),
+    P("console.roles.define", "/console/{org}/roles", console_role_define),
     G("console.keys", "/console/{org}/keys", console_keys),
     P("console.keys.add", "/console/{org}/keys", console_key_add),
     P("console.key.revoke", "/console/{org}/keys/{prefix}/revoke", console_key_revoke),

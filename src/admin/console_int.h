@@ -56,6 +56,8 @@ void console_workspace_grant(struct http_req *r);
 void console_workspace_revoke(struct http_req *r);
 void console_workspace_default(struct http_req *r);
 void console_workspace_delete(struct http_req *r);
+void console_workspace_entitlement(struct http_req *r);
+void console_role_define(struct http_req *r);
 void console_keys(struct http_req *r);
 void console_key_add(struct http_req *r);
 void console_key_revoke(struct http_req *r);

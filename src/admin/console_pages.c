@@ -744,10 +744,53 @@ static void ws_forms_html(struct buf *b, struct cctx *c, const json_t *w)
     free(act);
     input_html(b, "Default role for every org member (empty: none)", "default_role", "text", jsv(w, "default_role"));
     button_html(b, "Set default", NULL);
+    json_t *ents = json_object_get(w, "entitlements"), *en;
+    size_t i;
+    buf_appends(b, "<p>Entitlements: ");
+    json_array_foreach(ents, i, en) {
+        buf_appends(b, "<code>");
+        ch(b, json_string_value(en));
+        buf_appends(b, "</code> ");
+    }
+    buf_appends(b, "</p>");
+    act = util_xasprintf("workspaces/%s/entitlement", slug);
+    console_form_open(b, c, act);
+    free(act);
+    input_html(b, "Entitlement (e.g. model:gpt-4o:use)", "perm", "text", "");
+    checkbox_html(b, "granted", "on", 1);
+    button_html(b, "Set entitlement", NULL);
     act = util_xasprintf("workspaces/%s/delete", slug);
     console_form_open(b, c, act);
     free(act);
     button_html(b, "Delete workspace", NULL);
+}
+
+static void roles_html(struct buf *b, struct cctx *c)
+{
+    json_t *roles = NULL, *ro, *pm;
+    size_t i, j;
+    struct err e;
+    err_clear(&e);
+    if (org_roles_json(c->p.org.id, &roles, &e) < 0 && !c->e.code)
+        c->e = e;
+    buf_appends(b, "<h2>Custom workspace roles</h2><table id=\"roles\"><thead><tr><th>role</th><th>permissions</th>"
+                   "</tr></thead><tbody>");
+    json_array_foreach(roles, i, ro) {
+        buf_appends(b, "<tr>");
+        td(b, jsv(ro, "name"));
+        buf_appends(b, "<td>");
+        json_array_foreach(json_object_get(ro, "permissions"), j, pm) {
+            ch(b, json_string_value(pm));
+            buf_appends(b, " ");
+        }
+        buf_appends(b, "</td></tr>");
+    }
+    json_decref(roles);
+    buf_appends(b, "</tbody></table>");
+    console_form_open(b, c, "roles");
+    input_html(b, "Role name", "name", "text", "");
+    input_html(b, "Permissions (space-separated; empty deletes the role)", "permissions", "text", "");
+    button_html(b, "Define role", "define-role");
 }
 
 static void workspaces_page(struct http_req *r, struct cctx *c)
@@ -781,6 +824,7 @@ static void workspaces_page(struct http_req *r, struct cctx *c)
     input_html(b, "Slug", "slug", "text", "");
     input_html(b, "Name", "name", "text", "");
     button_html(b, "Create workspace", "add-workspace");
+    roles_html(b, c);
     console_finish(r, c, 200, "Workspaces", NULL);
 }
 
@@ -885,6 +929,42 @@ void console_workspace_delete(struct http_req *r)
         rc = org_ws_delete(&c.p.actor, c.p.org.id, ws, &c.e);
     if (rc == 0)
         console_redirect(r, &c, "workspaces", "workspace_deleted");
+    else
+        fail_page(r, &c, workspaces_page);
+}
+
+void console_workspace_entitlement(struct http_req *r)
+{
+    struct cctx c;
+    char ws[ORG_ID_MAX];
+    if (console_begin_or_reply(r, &c, 1) < 0)
+        return;
+    const char *perm = http_form(r, "perm");
+    int rc = ws_param(r, &c, ws);
+    if (rc == 0 && (!perm || !*perm || strchr(perm, ' ')))
+        rc = err_set(&c.e, "bad_request", "Give one entitlement without spaces.");
+    if (rc == 0)
+        rc = org_ws_entitlement_set(&c.p.actor, c.p.org.id, ws, perm, form_on(r, "on"), &c.e);
+    if (rc == 0)
+        console_redirect(r, &c, "workspaces", "saved");
+    else
+        fail_page(r, &c, workspaces_page);
+}
+
+void console_role_define(struct http_req *r)
+{
+    struct cctx c;
+    if (console_begin_or_reply(r, &c, 1) < 0)
+        return;
+    const char *name = http_form(r, "name");
+    const char *perms = http_form(r, "permissions");
+    int rc = 0;
+    if (!name || !org_slug_valid(name))
+        rc = err_set(&c.e, "invalid_role", "Role names are slugs (a-z, 0-9, '-').");
+    if (rc == 0)
+        rc = org_role_define(&c.p.actor, c.p.org.id, name, perms && *perms ? perms : NULL, &c.e);
+    if (rc == 0)
+        console_redirect(r, &c, "workspaces", "saved");
     else
         fail_page(r, &c, workspaces_page);
 }

@@ -347,3 +347,32 @@ Test(console, an_sso_admin_uses_the_console_and_a_member_does_not)
     free(member);
     free(key);
 }
+
+Test(console, custom_roles_and_entitlements_from_the_workspaces_page)
+{
+    char *key = create_org("acme", "owner@acme.test");
+    char *cookie = key_signin("acme", key);
+    char *tok = page_csrf(cookie);
+    struct sg_resp r;
+    char *body = util_xasprintf("csrf=%s&slug=ws-m&name=Models", tok);
+    form("/console/acme/workspaces", cookie, sg.base, body, &r);
+    cr_assert_eq(r.status, 303, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    free(body);
+    body = util_xasprintf("csrf=%s&name=model-user&permissions=workspace%%3Aread+model%%3Agpt%%3Ause", tok);
+    form("/console/acme/roles", cookie, sg.base, body, &r);
+    cr_assert_eq(r.status, 303, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    free(body);
+    body = util_xasprintf("csrf=%s&perm=model%%3Agpt%%3Ause&on=1", tok);
+    form("/console/acme/workspaces/ws-m/entitlement", cookie, sg.base, body, &r);
+    cr_assert_eq(r.status, 303, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    free(body);
+    req("GET", "/console/acme/workspaces", cookie, NULL, NULL, NULL, NULL, &r);
+    cr_assert(strstr(r.body, "model-user") && strstr(r.body, "<code>model:gpt:use</code>"), "%s", r.body);
+    sg_resp_free(&r);
+    free(tok);
+    free(cookie);
+    free(key);
+}
