@@ -253,6 +253,7 @@ done:
         pthread_join(inval, NULL);
     }
     flow_shutdown();
+    console_shutdown();
     connection_shutdown();
     gate_shutdown();
     tlcache_free();

@@ -17,9 +17,15 @@
 #include "saml/page.h"
 #include "util/util.h"
 
+#ifndef SSOGATE_SOURCE_DIR
+#define SSOGATE_SOURCE_DIR "."
+#endif
+
 static const struct config *cfg;
 static const struct keyring *ring;
 static char base_url[512];
+static char *stylesheet;     /* templates/console.css, read once */
+static size_t stylesheet_len;
 
 int console_init(const struct config *c, const struct keyring *k, struct err *e)
 {
@@ -30,7 +36,25 @@ int console_init(const struct config *c, const struct keyring *k, struct err *e)
     size_t n = strlen(base_url);
     while (n > 0 && base_url[n - 1] == '/')
         base_url[--n] = '\0';
+    const char *dir = getenv("SSOGATE_TEMPLATES_DIR");
+    char *path = util_xasprintf("%s/console.css", dir && *dir ? dir : SSOGATE_SOURCE_DIR "/templates");
+    free(stylesheet);
+    stylesheet = util_read_file(path, 1 << 16, &stylesheet_len);
+    free(path);
     return 0;
+}
+
+void console_shutdown(void)
+{
+    free(stylesheet);
+    stylesheet = NULL;
+}
+
+static void h_console_css(struct http_req *r)
+{
+    http_add_header(r, "Cache-Control", "public, max-age=300");
+    http_add_header(r, "X-Content-Type-Options", "nosniff");
+    http_reply(r, 200, "text/css; charset=utf-8", stylesheet ? stylesheet : "", stylesheet ? stylesheet_len : 0);
 }
 
 const char *console_base(void)
@@ -414,6 +438,7 @@ static void h_console_signout(struct http_req *r)
 const struct http_route console_routes[] = {
     G("console.home", "/console", h_console_home),
     G("console.login", "/console/login", h_console_login_get),
+    G("console.css", "/console/static/console.css", h_console_css),
     {"console.login.post", HTTP_POST, "/console/login", h_console_login_post, 0, 4096, RL_NONE},
     P("console.signout", "/console/{org}/signout", h_console_signout),
     G("console.overview", "/console/{org}", console_overview),

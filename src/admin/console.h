@@ -20,6 +20,7 @@
 
 /* Before serving; ring is borrowed for the server's lifetime. */
 int console_init(const struct config *cfg, const struct keyring *ring, struct err *e);
+void console_shutdown(void);
 
 /* An owner or admin of one org, signed in with a session cookie. */
 struct console_principal {

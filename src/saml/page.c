@@ -103,15 +103,18 @@ void page_reply_raw(struct http_req *r, int status, const char *name, const char
     render(&b, tpl, kv, raw_body);
     /* No script, no style, no frames; forms post to us (and, after a
      * redirect, to the IdP, which Chrome checks against form-action too). */
-    char *csp = util_xasprintf("default-src 'none'; img-src 'self'; form-action 'self'%s%s; "
+    /* The console's pages load its one stylesheet from us. */
+    int console = strncmp(name, "console", 7) == 0;
+    char *csp = util_xasprintf("default-src 'none'; img-src 'self';%s form-action 'self'%s%s; "
                                "frame-ancestors 'none'; base-uri 'none'",
-                               form_targets ? " " : "", form_targets ? form_targets : "");
+                               console ? " style-src 'self';" : "", form_targets ? " " : "",
+                               form_targets ? form_targets : "");
     http_add_header(r, "Content-Security-Policy", csp);
     http_add_header(r, "X-Frame-Options", "DENY");
     /* Pages whose forms are checked by their Origin (the console, sign-out
      * on signed_in) say same-origin: from a no-referrer page Chrome sends
      * "Origin: null" and no Referer, and POST /logout refused every click. */
-    int by_origin = strncmp(name, "console", 7) == 0 || strcmp(name, "signed_in") == 0;
+    int by_origin = console || strcmp(name, "signed_in") == 0;
     http_add_header(r, "Referrer-Policy", by_origin ? "same-origin" : "no-referrer");
     free(csp);
     http_reply(r, status, "text/html; charset=utf-8", b.data, b.len);

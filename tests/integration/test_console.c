@@ -127,8 +127,16 @@ Test(console, without_a_session_pages_redirect_to_the_key_sign_in)
     req("GET", "/console/login", NULL, NULL, NULL, NULL, NULL, &r);
     cr_assert_eq(r.status, 200);
     char *csp = sg_header(&r, "Content-Security-Policy");
-    cr_assert(csp && strstr(csp, "default-src 'none'") && strstr(csp, "frame-ancestors 'none'"), "%s", csp);
+    cr_assert(csp && strstr(csp, "default-src 'none'") && strstr(csp, "frame-ancestors 'none'") &&
+                  strstr(csp, "style-src 'self'") && !strstr(csp, "unsafe-inline") && !strstr(csp, "script-src"),
+              "%s", csp);
     free(csp);
+    sg_resp_free(&r);
+    req("GET", "/console/static/console.css", NULL, NULL, NULL, NULL, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    char *ct = sg_header(&r, "Content-Type");
+    cr_assert(ct && strstr(ct, "text/css"), "%s", ct);
+    free(ct);
     sg_resp_free(&r);
 }
 
