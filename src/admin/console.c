@@ -256,12 +256,10 @@ void console_finish(struct http_req *r, struct cctx *c, int status, const char *
 
 void console_redirect(struct http_req *r, struct cctx *c, const char *page, const char *notice)
 {
-    char *enc = NULL;
     char *loc = util_xasprintf("%s/console/%s%s%s%s%s", base_url, c->p.org.slug, page && *page ? "/" : "",
                                page ? page : "", notice ? "?done=" : "", notice ? notice : "");
     http_redirect(r, 303, loc);
     free(loc);
-    free(enc);
     buf_free(&c->body);
 }
 
