@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/console.h"
 #include "cli.h"
 #include "gate/gate.h"
 #include "http/http.h"
@@ -205,12 +206,11 @@ int cli_serve(int argc, char **argv)
     struct keyring *ring = NULL;
     /* Refuses a set LASSO_FLAG; must run before any worker thread exists. */
     if (saml_init(&e) < 0 || !(ring = keyring_load(cfg.session_keys, &e)) || store_setup(&cfg, &e) < 0 ||
-        gate_init(&cfg, ring, &e) < 0) {
+        gate_init(&cfg, ring, &e) < 0 || console_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
         goto done;
     }
     org_configure(&cfg);
-    admin_init(&cfg, ring); /* the console's session callers */
     domain_configure(cfg.dns_resolvers, cfg.dns_timeout_ms, cfg.dns_recheck_grace);
     if (connection_configure(&cfg, &e) < 0 || flow_init(&cfg, ring, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
@@ -243,6 +243,7 @@ done:
         pthread_join(inval, NULL);
     }
     flow_shutdown();
+    console_shutdown();
     connection_shutdown();
     gate_shutdown();
     tlcache_free();

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/console.h"
+#include "gate/gate.h"
+
 #include "org/apikey.h"
 #include "org/audit.h"
 #include "org/domain.h"
@@ -20,10 +23,10 @@
 struct actx {
     struct org_info org;
     struct apikey_principal key;
+    struct console_principal cp;   /* cookie-authenticated callers */
     struct org_actor actor;
     json_t *body;        /* parsed JSON body of writes, or NULL */
     int write;
-    int is_session;      /* cookie-authenticated (CSRF checks apply) */
     struct err e;
 };
 
@@ -40,24 +43,36 @@ static int fail_or_reply(struct http_req *r, struct actx *c, const char *code, c
     return -1;
 }
 
-static struct {
-    const struct config *cfg;
-    const struct keyring *ring;
-    struct session_limits lim;
-    char cookie[128];
-} sess;
-
-void admin_init(const struct config *cfg, const struct keyring *ring)
+static int read_body_or_reply(struct http_req *r, struct actx *c)
 {
-    sess.cfg = cfg;
-    sess.ring = ring;
-    sess.lim.max_age_s = cfg->session_max_age_s;
-    sess.lim.idle_timeout_s = cfg->session_idle_timeout_s;
-    sess.lim.idle_refresh_s = cfg->session_idle_refresh_s;
-    const char *name = cfg->cookie_name;
-    if (cfg->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
-        name += 7; /* as gate/ names it in plain-http development */
-    snprintf(sess.cookie, sizeof sess.cookie, "%s", name);
+    size_t len;
+    const char *b = http_body(r, &len);
+    json_error_t je;
+    c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+    if (!json_is_object(c->body)) {
+        json_decref(c->body);
+        c->body = NULL;
+        return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
+    }
+    return 0;
+}
+
+/* An owner's or admin's console session (cookie) of this org: reads as
+ * they are; writes need the session's CSRF token in X-CSRF-Token and our
+ * Origin (console.h). The scripts check the member's role again. */
+static int cookie_begin_or_reply(struct http_req *r, struct actx *c, int write)
+{
+    if (console_principal_load(r, http_param(r, "org"), &c->cp, &c->e) < 0 ||
+        (write && console_csrf_check(r, &c->cp, http_header(r, "X-CSRF-Token"), &c->e) < 0)) {
+        reply_err(r, &c->e);
+        return -1;
+    }
+    c->org = c->cp.org;
+    c->actor = c->cp.actor;
+    snprintf(c->key.uid, sizeof c->key.uid, "%.*s", (int)sizeof c->key.uid - 1, c->cp.s.user_id);
+    /* Scripts on the page's origin learn the token for their writes here. */
+    http_add_header(r, "X-CSRF-Token", c->cp.csrf);
+    return write ? read_body_or_reply(r, c) : 0;
 }
 
 /* The key's org and holder, after the failed-check rate limit. */
@@ -79,70 +94,11 @@ static int auth_key_or_reply(struct http_req *r, struct actx *c, const char *tok
     return 0;
 }
 
-/* A session stands in for a key with scope org:admin held by its user; the
- * user's role is checked below (owner/admin) and again by every script. */
-static int auth_session_or_reply(struct http_req *r, struct actx *c, const char *cookie)
-{
-    struct session s;
-    if (!sess.ring || session_load(sess.ring, &sess.lim, cookie, &s, &c->e) < 0) {
-        if (!sess.ring)
-            err_set(&c->e, "unauthorized", NULL);
-        reply_err(r, &c->e);
-        return -1;
-    }
-    if (strlen(s.org) >= sizeof c->key.org_id || !org_id_valid('u', s.user_id))
-        return fail_or_reply(r, c, "unauthorized", NULL); /* not ids of ours */
-    memcpy(c->key.org_id, s.org, strlen(s.org) + 1);
-    memcpy(c->key.uid, s.user_id, strlen(s.user_id) + 1);
-    snprintf(c->key.kind, sizeof c->key.kind, "org");
-    snprintf(c->key.scopes, sizeof c->key.scopes, "org:admin");
-    snprintf(c->key.label, sizeof c->key.label, "user:%.22s", s.user_id);
-    c->is_session = 1;
-    return 0;
-}
-
-/* Cookie-authenticated writes: same origin and a JSON body, or csrf_failed. */
-static int csrf_ok(struct http_req *r)
-{
-    const char *origin = http_header(r, "Origin");
-    const char *ct = http_header(r, "Content-Type");
-    size_t len;
-    http_body(r, &len);
-    if (!origin || !sess.cfg || strcmp(origin, sess.cfg->base_url) != 0)
-        return 0;
-    return len == 0 || (ct && strncasecmp(ct, "application/json", 16) == 0);
-}
-
-/* Only owners and admins use the admin API with a session. */
-static int session_role_or_reply(struct http_req *r, struct actx *c)
-{
-    struct org_member m;
-    if (org_member_get(c->org.id, c->key.uid, &m, &c->e) < 0 || m.role < ORG_ROLE_ADMIN)
-        return fail_or_reply(r, c, "admin_required", NULL);
-    return 0;
-}
-
-static int body_or_reply(struct http_req *r, struct actx *c)
-{
-    size_t len;
-    const char *b = http_body(r, &len);
-    json_error_t je;
-    c->body = len ? json_loadb(b, len, JSON_REJECT_DUPLICATES, &je) : json_object();
-    if (!json_is_object(c->body)) {
-        json_decref(c->body);
-        c->body = NULL;
-        return fail_or_reply(r, c, "bad_request", "The body must be a JSON object.");
-    }
-    return 0;
-}
-
 static int credentials_or_reply(struct http_req *r, struct actx *c)
 {
     const char *auth = http_header(r, "Authorization");
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         return auth_key_or_reply(r, c, auth + 7);
-    if (http_cookie_count(r, sess.cookie) == 1 && sess.ring)
-        return auth_session_or_reply(r, c, http_cookie(r, sess.cookie));
     return fail_or_reply(r, c, "unauthorized", "An org API key (Authorization: Bearer sgk_...) or an owner's or "
                                                "admin's session is required.");
 }
@@ -153,6 +109,15 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
 {
     memset(c, 0, sizeof *c);
     err_clear(&c->e);
+    /* No key: an owner's or admin's session cookie (console.h checks the
+     * session's org and role, and for writes the CSRF token and Origin). */
+    if (!http_header(r, "Authorization") && http_cookie_count(r, gate_cookie_name()) > 0) {
+        c->write = write;
+        if (cookie_begin_or_reply(r, c, write) < 0)
+            return -1;
+        http_log_org(r, c->org.slug);
+        return 0;
+    }
     if (credentials_or_reply(r, c) < 0)
         return -1;
     const char *slug = http_param(r, "org");
@@ -167,13 +132,9 @@ static int admin_begin_or_reply(struct http_req *r, struct actx *c, int write)
     if (strcmp(c->key.kind, "org") != 0 ||
         !(apikey_has_scope(&c->key, "org:admin") || (!write && apikey_has_scope(&c->key, "org:read"))))
         return fail_or_reply(r, c, "apikey_scope", NULL);
-    if (c->is_session && session_role_or_reply(r, c) < 0)
-        return -1;
-    if (c->is_session && write && !csrf_ok(r))
-        return fail_or_reply(r, c, "csrf_failed", "Changes with a session must come from this site with a JSON body.");
     apikey_actor(&c->key, &c->actor);
     c->write = write;
-    return write ? body_or_reply(r, c) : 0;
+    return write ? read_body_or_reply(r, c) : 0;
 }
 
 static void actx_done(struct actx *c)
@@ -798,10 +759,11 @@ struct http_route *admin_routes_with(const struct http_route *base)
     size_t nb = 0;
     while (base && base[nb].name)
         nb++;
-    size_t na = (size_t)admin_route_count();
-    struct http_route *all = util_xcalloc(nb + na + 1, sizeof *all);
+    size_t na = (size_t)admin_route_count(), nc = (size_t)console_route_count();
+    struct http_route *all = util_xcalloc(nb + na + nc + 1, sizeof *all);
     if (nb)
         memcpy(all, base, nb * sizeof *all);
-    memcpy(all + nb, admin_routes, (na + 1) * sizeof *all);
+    memcpy(all + nb, admin_routes, na * sizeof *all);
+    memcpy(all + nb + na, console_routes, (nc + 1) * sizeof *all);
     return all;
 }

@@ -10,12 +10,9 @@
 #include "http/http.h"
 #include "session/token.h"
 
-/* Enables session-cookie callers (the console): an owner's or admin's
- * session of the org in the path. Cookie-authenticated writes must come from
- * base_url (Origin) with a JSON body: cross-site forms cannot send either
- * without a CORS preflight, which ssogate never grants. Without admin_init
- * only API keys are accepted. cfg and ring must outlive the server. */
-void admin_init(const struct config *cfg, const struct keyring *ring);
+/* Callers: an org API key (Authorization: Bearer), or the session cookie of
+ * an owner or admin of the org in the path (admin/console.h): writes with a
+ * cookie need the session's CSRF token (X-CSRF-Token) and our Origin. */
 
 /* Rows for the main route table (ends with a NULL name): the server copies
  * them into its own table (admin_route_count rows). */

@@ -45,6 +45,7 @@ struct acs {
     /* the consumed pending request */
     char *rd;
     char *invitation;
+    char *test_id;            /* a console test sign-in: no session */
     int relay_mismatch;
     int audited;              /* provision_signin audits its own outcome */
     struct response_result res;
@@ -91,6 +92,7 @@ static int take_record(struct acs *a, const char *json)
     const char *rd = json_string_value(json_object_get(rec, "rd"));
     const char *rs = json_string_value(json_object_get(rec, "rs"));
     const char *inv = json_string_value(json_object_get(rec, "inv"));
+    const char *test = json_string_value(json_object_get(rec, "test"));
     int ok = org && rd && !strcmp(org, a->org.id);
     char posted[65] = "";
     if (a->relay_state)
@@ -104,6 +106,7 @@ static int take_record(struct acs *a, const char *json)
     if (ok) {
         a->rd = util_xstrdup(rd);
         a->invitation = inv ? util_xstrdup(inv) : NULL;
+        a->test_id = test ? util_xstrdup(test) : NULL;
     }
     json_decref(rec);
     return ok;
@@ -232,6 +235,73 @@ static void diag_store(struct acs *a, json_t *checks)
     free(val);
 }
 
+#define TEST_RESULT_TTL_S 900
+
+static char *test_key(const char *org_id, const char *test_id)
+{
+    return tagged_key(org_id, "test", test_id);
+}
+
+/* A test sign-in's outcome for the console: every check, never the
+ * assertion. The browser then goes back to the console (a->rd). */
+static void test_store(struct acs *a, int ok, json_t *checks)
+{
+    json_t *o = json_pack("{s:b, s:I, s:O}", "ok", ok, "time", (json_int_t)util_now_ms(), "checks", checks);
+    if (!ok && a->e.code)
+        json_object_set_new(o, "code", json_string(a->e.code));
+    if (a->res.email)
+        json_object_set_new(o, "email", json_string(a->res.email));
+    if (a->res.issuer)
+        json_object_set_new(o, "issuer", json_string(a->res.issuer));
+    char *val = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char *key = test_key(a->org.id, a->test_id);
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", TEST_RESULT_TTL_S);
+    store_reply_free(store_cmdl(NULL, "SET", key, val, "EX", ttl, NULL));
+    free(key);
+    free(val);
+    audit_append(a->org.id, "console", "connection.test", a->res.email ? a->res.email : "", ok ? "ok" : "refused",
+                 ok ? "" : a->e.code, NULL, NULL);
+}
+
+int flow_test_result_json(const char *org_id, const char *test_id, json_t **out, struct err *e)
+{
+    *out = NULL;
+    char *key = test_key(org_id, test_id);
+    struct store_reply *r = store_cmdl(e, "GET", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    const char *v = store_reply_type(r) == STORE_STRING ? store_reply_str(r, NULL) : NULL;
+    if (v)
+        *out = json_loads(v, 0, NULL);
+    store_reply_free(r);
+    return 0;
+}
+
+int flow_signin_diag_json(const char *org_id, json_t **out, struct err *e)
+{
+    *out = NULL;
+    char *key = util_xasprintf("sg:{o:%s}:signin_diag", org_id);
+    struct store_reply *r = store_cmdl(e, "LRANGE", key, "0", "99", NULL);
+    free(key);
+    if (!r)
+        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 0; store_reply_type(r) == STORE_ARRAY && i < store_reply_len(r); i++) {
+        const char *v = store_reply_str(store_reply_elem(r, i), NULL);
+        json_t *entry = v ? json_loads(v, 0, NULL) : NULL;
+        if (json_is_object(entry))
+            json_array_append_new(arr, entry);
+        else
+            json_decref(entry);
+    }
+    store_reply_free(r);
+    *out = arr;
+    return 0;
+}
+
 static const char *idp_issuer_hint(const struct acs *a)
 {
     return a->conn ? idp_entity_id(connection_idp(a->conn)) : "";
@@ -248,6 +318,12 @@ static void acs_fail(struct acs *a)
         if (!a->audited)
             audit_signin(a->org.id, a->res.email, issuer, "refused", a->e.code, NULL);
         diag_store(a, checks);
+    }
+    if (a->test_id && a->rd) {
+        test_store(a, 0, checks);
+        json_decref(checks);
+        http_redirect(a->r, 303, a->rd);
+        return;
     }
     json_decref(checks);
     page_reply_err(a->r, &a->e);
@@ -283,6 +359,19 @@ static void acs_done(struct acs *a)
     json_decref(a->extra_checks);
     free(a->rd);
     free(a->invitation);
+    free(a->test_id);
+}
+
+/* A test sign-in that passed every check: keep the list, no session. */
+static void acs_test_passed(struct acs *a)
+{
+    json_t *checks = response_checks_json(&a->res);
+    if (!checks)
+        checks = json_array();
+    json_array_extend(checks, a->extra_checks);
+    test_store(a, 1, checks);
+    json_decref(checks);
+    http_redirect(a->r, 303, a->rd);
 }
 
 void flow_acs(struct http_req *r)
@@ -301,7 +390,16 @@ void flow_acs(struct http_req *r)
     a.org = org;
     http_log_org(r, org.slug);
     if (!(a.conn = connection_get(&a.org, &a.e)) || acs_validate(&a) < 0 || domain_check(&a) < 0 ||
-        replay_check(&a) < 0 || sign_in(&a) < 0) {
+        replay_check(&a) < 0) {
+        acs_fail(&a);
+        goto done;
+    }
+    if (a.test_id && a.rd) {
+        a.audited = 1;
+        acs_test_passed(&a);
+        goto done;
+    }
+    if (sign_in(&a) < 0) {
         acs_fail(&a);
         goto done;
     }

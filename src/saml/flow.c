@@ -97,7 +97,7 @@ static const char lua_pending_put[] =
 /* Keep the request (ID -> rd, time, invitation, RelayState hash) and the
  * RelayState handle under the org's tag, with the request TTL. */
 static int pending_put(const char *org_id, const char *rid, const char *handle, const char *rd,
-                       const char *invitation, struct err *e)
+                       const char *invitation, const char *test_id, struct err *e)
 {
     char rs_hash[65], rid_hash[65];
     util_sha256_hex(handle, strlen(handle), rs_hash);
@@ -106,6 +106,8 @@ static int pending_put(const char *org_id, const char *rid, const char *handle, 
                             rs_hash);
     if (invitation)
         json_object_set_new(rec, "inv", json_string(invitation));
+    if (test_id)
+        json_object_set_new(rec, "test", json_string(test_id));
     char *val = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     char *kreq = org_key(org_id, "req", rid);
@@ -126,7 +128,7 @@ static int pending_put(const char *org_id, const char *rid, const char *handle, 
 
 /* rd checked by the caller (absolute, safe). Replies in every case. */
 static void start_signin_or_reply(struct http_req *r, const struct org_info *org, const char *rd,
-                                  const char *invitation)
+                                  const char *invitation, const char *test_id)
 {
     struct err e;
     err_clear(&e);
@@ -137,7 +139,7 @@ static void start_signin_or_reply(struct http_req *r, const struct org_info *org
         goto fail;
     handle = util_random_token(24);
     if (sp_authn_request(connection_sp(c), handle, &url, &rid, &e) < 0 ||
-        pending_put(org->id, rid, handle, rd, invitation, &e) < 0)
+        pending_put(org->id, rid, handle, rd, invitation, test_id, &e) < 0)
         goto fail;
     http_redirect(r, 302, url);
     goto done;
@@ -189,7 +191,7 @@ void flow_login_get(struct http_req *r)
     else if (org_lookup(slug, &org, &e) < 0)
         page_reply_err(r, &e);
     else
-        start_signin_or_reply(r, &org, rd, inv);
+        start_signin_or_reply(r, &org, rd, inv, NULL);
     free(rd);
 }
 
@@ -228,9 +230,14 @@ void flow_login_post(struct http_req *r)
     } else if (domain_org_for_email(norm, org_id, &e) < 0 || org_lookup(org_id, &org, &e) < 0) {
         page_reply_err(r, &e);
     } else {
-        start_signin_or_reply(r, &org, rd, NULL);
+        start_signin_or_reply(r, &org, rd, NULL, NULL);
     }
     free(rd);
+}
+
+void flow_test_signin_or_reply(struct http_req *r, const struct org_info *org, const char *test_id, const char *rd)
+{
+    start_signin_or_reply(r, org, rd, NULL, test_id);
 }
 
 /* ---- SP metadata ---- */

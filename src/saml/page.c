@@ -12,7 +12,7 @@
 #define SSOGATE_SOURCE_DIR "."
 #endif
 
-static const char *const names[] = {"error", "signin", "signed_in", "signed_out"};
+static const char *const names[] = {"error", "signin", "signed_in", "signed_out", "console", "console_login"};
 #define NPAGES (sizeof names / sizeof names[0])
 static char *pages[NPAGES];
 
@@ -40,8 +40,10 @@ void page_shutdown(void)
     }
 }
 
-static void escape(struct buf *b, const char *s)
+void page_escape(struct buf *b, const char *s)
 {
+    if (!s)
+        return;
     for (; *s; s++) {
         switch (*s) {
         case '&': buf_appends(b, "&amp;"); break;
@@ -62,7 +64,7 @@ static const char *lookup(const char *const *kv, const char *key, size_t n)
     return "";
 }
 
-static void render(struct buf *b, const char *tpl, const char *const *kv)
+static void render(struct buf *b, const char *tpl, const char *const *kv, const char *raw_body)
 {
     const char *p = tpl;
     for (;;) {
@@ -73,12 +75,24 @@ static void render(struct buf *b, const char *tpl, const char *const *kv)
             return;
         }
         buf_append(b, p, (size_t)(open - p));
-        escape(b, lookup(kv, open + 2, (size_t)(close - open - 2)));
+        /* The one raw slot: trusted markup built with page_escape. */
+        if (strncmp(open, "{{{body}}}", 10) == 0) {
+            buf_appends(b, raw_body ? raw_body : "");
+            p = open + 10;
+            continue;
+        }
+        page_escape(b, lookup(kv, open + 2, (size_t)(close - open - 2)));
         p = close + 2;
     }
 }
 
 void page_reply(struct http_req *r, int status, const char *name, const char *const *kv, const char *form_targets)
+{
+    page_reply_raw(r, status, name, kv, NULL, form_targets);
+}
+
+void page_reply_raw(struct http_req *r, int status, const char *name, const char *const *kv, const char *raw_body,
+                    const char *form_targets)
 {
     const char *tpl = fallback;
     for (size_t i = 0; i < NPAGES; i++)
@@ -86,12 +100,15 @@ void page_reply(struct http_req *r, int status, const char *name, const char *co
             tpl = pages[i];
     struct buf b;
     buf_init(&b);
-    render(&b, tpl, kv);
+    render(&b, tpl, kv, raw_body);
     /* No script, no style, no frames; forms post to us (and, after a
      * redirect, to the IdP, which Chrome checks against form-action too). */
-    char *csp = util_xasprintf("default-src 'none'; img-src 'self'; form-action 'self'%s%s; "
+    /* The console's pages load its one stylesheet from us. */
+    int console = strncmp(name, "console", 7) == 0;
+    char *csp = util_xasprintf("default-src 'none'; img-src 'self';%s form-action 'self'%s%s; "
                                "frame-ancestors 'none'; base-uri 'none'",
-                               form_targets ? " " : "", form_targets ? form_targets : "");
+                               console ? " style-src 'self';" : "", form_targets ? " " : "",
+                               form_targets ? form_targets : "");
     http_add_header(r, "Content-Security-Policy", csp);
     http_add_header(r, "X-Frame-Options", "DENY");
     /* same-origin: our own form posts keep a real Origin (no-referrer

@@ -16,6 +16,13 @@ void page_shutdown(void);
  * sources (the IdP redirects a form post leads to), or NULL. */
 void page_reply(struct http_req *r, int status, const char *name, const char *const *kv,
                 const char *form_targets);
+/* Like page_reply, and {{{body}}} in the template gets raw_body as it is:
+ * HTML the caller built with page_escape around every value (the console). */
+void page_reply_raw(struct http_req *r, int status, const char *name, const char *const *kv, const char *raw_body,
+                    const char *form_targets);
+/* Append s to b HTML-escaped (& < > " '): safe in text and quoted attributes. */
+void page_escape(struct buf *b, const char *s);
+
 /* The error page for e (its status, code and message), correlation id =
  * the request id; logs the code on the request's line. */
 void page_reply_err(struct http_req *r, const struct err *e);

@@ -103,6 +103,7 @@ static const struct err_def err_table[] = {
     {"apikey_revoked", 401, "The API key was revoked."},
     {"apikey_scope", 403, "The API key does not carry the scope this needs."},
     {"apikey_not_found", 404, "No such API key."},
+    {"sso_required", 403, "This organization requires signing in to the console through its SSO."},
     {NULL, 0, NULL},
 };
 

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/console.h"
+#include "gate/gate.h"
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "org/org.h"
@@ -68,7 +70,7 @@ static size_t collect(char *p, size_t s, size_t n, void *u)
 }
 
 /* One request; body may be NULL. The reply's JSON (if any) in out->json. */
-static const char *extra_headers[2]; /* more request headers, or NULL */
+static const char *extra_headers[3]; /* more request headers, or NULL */
 
 static void call(const char *key, const char *method, const char *path, const char *body, struct resp *out)
 {
@@ -77,7 +79,7 @@ static void call(const char *key, const char *method, const char *path, const ch
     char url[512], auth[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (extra_headers[i])
             h = curl_slist_append(h, extra_headers[i]);
     if (key) {
@@ -435,7 +437,9 @@ Test(admin, routes_merge_into_the_main_table)
     struct http_route *all = admin_routes_with(base);
     cr_assert_str_eq(all[0].name, "healthz");
     cr_assert_str_eq(all[1].name, admin_routes[0].name);
-    cr_assert_null(all[1 + admin_route_count()].name);
+    /* then the console's pages */
+    cr_assert_str_eq(all[1 + admin_route_count()].name, console_routes[0].name);
+    cr_assert_null(all[1 + admin_route_count() + console_route_count()].name);
     free(all);
 }
 
@@ -489,6 +493,23 @@ static void expect_with2(const char *h1, const char *h2, const char *method, con
     extra_headers[0] = extra_headers[1] = NULL;
 }
 
+/* expect() with three more headers (cookie, Origin, CSRF token). */
+static void expect_with3(const char *h1, const char *h2, const char *h3, const char *method, const char *path,
+                         const char *body, long status, const char *code)
+{
+    extra_headers[2] = h3;
+    expect_with2(h1, h2, method, path, body, status, code);
+    extra_headers[2] = NULL;
+}
+
+/* The X-CSRF-Token header that goes with a "Cookie: NAME=VALUE" header. */
+static char *csrf_header(const char *cookie_header)
+{
+    char tok[65];
+    console_csrf_token(strchr(cookie_header, '=') + 1, tok);
+    return util_xasprintf("X-CSRF-Token: %s", tok);
+}
+
 /* A session of uid in org, as the cookie header to send. */
 static char *session_cookie(struct keyring *ring, const char *org_id, const char *uid)
 {
@@ -508,7 +529,8 @@ Test(admin, owner_and_admin_sessions_with_csrf_checked_writes)
     struct err e;
     struct keyring *ring = keyring_parse("k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n", &e);
     cr_assert_not_null(ring, "%s", e.msg);
-    admin_init(&cfg, ring);
+    cr_assert_eq(gate_init(&cfg, ring, &e), 0, "%s", e.msg);
+    cr_assert_eq(console_init(&cfg, ring, &e), 0, "%s", e.msg);
     char member[ORG_ID_MAX];
     cr_assert_eq(org_member_add(&ts_org_operator, acme.id, "m@acme.test", ORG_ROLE_MEMBER, member, &e), 0);
     char *owner_cookie = session_cookie(ring, acme.id, acme_owner);
@@ -521,14 +543,24 @@ Test(admin, owner_and_admin_sessions_with_csrf_checked_writes)
     extra_headers[0] = NULL;
     expect_with2(owner_cookie, "Origin: http://evil.test", "POST", "/v1/orgs/acme/workspaces",
                  "{\"slug\": \"w1\"}", 403, "csrf_failed");
+    /* Our Origin alone is not enough: the session's CSRF token too. */
     expect_with2(owner_cookie, "Origin: http://127.0.0.1:8080", "POST", "/v1/orgs/acme/workspaces",
+                 "{\"slug\": \"w1\"}", 403, "csrf_failed");
+    char *csrf = csrf_header(owner_cookie);
+    expect_with3(owner_cookie, "Origin: http://127.0.0.1:8080", "X-CSRF-Token: 0000", "POST",
+                 "/v1/orgs/acme/workspaces", "{\"slug\": \"w1\"}", 403, "csrf_failed");
+    expect_with3(owner_cookie, "Origin: http://127.0.0.1:8080", csrf, "POST", "/v1/orgs/acme/workspaces",
                  "{\"slug\": \"w1\"}", 201, NULL);
-    expect_with2(owner_cookie, "Origin: http://127.0.0.1:8080", "DELETE", "/v1/orgs/acme/workspaces/w1", NULL, 204,
-                 NULL);
+    expect_with3(owner_cookie, "Origin: http://127.0.0.1:8080", csrf, "DELETE", "/v1/orgs/acme/workspaces/w1", NULL,
+                 204, NULL);
+    free(csrf);
     expect_with2(member_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme/members", NULL, 403,
                  "admin_required");
-    expect_with2(beta_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme/members", NULL, 404,
-                 "org_not_found");
+    /* Another org's session learns nothing: the same 401 as no session. */
+    expect_with2(beta_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme/members", NULL, 401,
+                 "unauthorized");
+    expect_with2(beta_cookie, "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/nosuch/members", NULL, 401,
+                 "unauthorized");
     expect_with2("Cookie: __Host-ssogate=s1.forged", "Origin: http://127.0.0.1:8080", "GET", "/v1/orgs/acme", NULL,
                  401, NULL);
     /* the audit names the session's user */
