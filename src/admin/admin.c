@@ -16,6 +16,8 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "org/provision.h"
+#include "saml/connection.h"
+#include "saml/flow.h"
 #include "session/session.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -710,6 +712,61 @@ static void h_audit(struct http_req *r)
 /* ---- routes ------------------------------------------------------------- */
 
 #define R(name, m, path, h) {name, m, path, h, 0, 65536, RL_NONE}
+/* ---- the SSO connection and sign-in diagnostics ---- */
+
+static void h_connection_get(struct http_req *r)
+{
+    struct actx c;
+    if (admin_begin_or_reply(r, &c, 0) < 0)
+        return;
+    json_t *out = connection_show(&c.org, &c.e);
+    finish(r, &c, out ? 0 : -1, 200, out);
+}
+
+/* PUT: {"idp_metadata": XML, "email_attribute"?, "allow_idp_initiated"?,
+ * "allow_sha1"?, "clock_skew_s"?}; validated before anything is stored. */
+static void h_connection_put(struct http_req *r)
+{
+    struct actx c;
+    if (admin_begin_or_reply(r, &c, 1) < 0)
+        return;
+    const char *md = jstr(&c, "idp_metadata");
+    json_t *skew = json_object_get(c.body, "clock_skew_s");
+    json_t *idp_init = json_object_get(c.body, "allow_idp_initiated");
+    json_t *sha1 = json_object_get(c.body, "allow_sha1");
+    json_t *attr = json_object_get(c.body, "email_attribute");
+    struct connection_input in = {
+        .idp_metadata = md,
+        .idp_metadata_len = md ? strlen(md) : 0,
+        .email_attribute = json_string_value(attr),
+        .allow_idp_initiated = json_is_true(idp_init),
+        .allow_sha1 = json_is_true(sha1),
+        .clock_skew_s = skew ? (int)json_integer_value(skew) : -1,
+    };
+    int rc = 0;
+    if (!md || !*md)
+        rc = err_set(&c.e, "saml_metadata_invalid", "idp_metadata (the IdP's EntityDescriptor XML) is required.");
+    else if ((skew && (!json_is_integer(skew) || json_integer_value(skew) < 0 || json_integer_value(skew) > 600)) ||
+             (idp_init && !json_is_boolean(idp_init)) || (sha1 && !json_is_boolean(sha1)) ||
+             (attr && !json_is_string(attr)))
+        rc = err_set(&c.e, "invalid_setting",
+                     "clock_skew_s is 0..600; allow_idp_initiated and allow_sha1 are booleans; email_attribute a string.");
+    json_t *out = NULL;
+    if (rc == 0)
+        rc = connection_set(&c.actor, &c.org, &in, &out, &c.e);
+    finish(r, &c, rc, 200, out);
+}
+
+static void h_signin_diag(struct http_req *r)
+{
+    struct actx c;
+    if (admin_begin_or_reply(r, &c, 0) < 0)
+        return;
+    json_t *list = NULL;
+    int rc = flow_signin_diag_json(c.org.id, &list, &c.e);
+    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "failures", list) : NULL);
+}
+
 const struct http_route admin_routes[] = {
     R("admin.org.get", HTTP_GET, "/v1/orgs/{org}", h_org_get),
     R("admin.org.patch", HTTP_PATCH, "/v1/orgs/{org}", h_org_patch),
@@ -746,6 +803,10 @@ const struct http_route admin_routes[] = {
     R("admin.apikeys.create", HTTP_POST, "/v1/orgs/{org}/api-keys", h_key_create),
     R("admin.apikey.delete", HTTP_DELETE, "/v1/orgs/{org}/api-keys/{prefix}", h_key_delete),
     R("admin.audit", HTTP_GET, "/v1/orgs/{org}/audit", h_audit),
+    R("admin.connection.get", HTTP_GET, "/v1/orgs/{org}/connection", h_connection_get),
+    /* IdP metadata of large IdPs (many certificates, endpoints) exceeds 64 KiB. */
+    {"admin.connection.put", HTTP_PUT, "/v1/orgs/{org}/connection", h_connection_put, 0, 1048576, RL_NONE},
+    R("admin.signin_diagnostics", HTTP_GET, "/v1/orgs/{org}/signin-diagnostics", h_signin_diag),
     {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
 };
 

@@ -9,6 +9,8 @@
 #include "admin/admin.h"
 #include "admin/console.h"
 #include "gate/gate.h"
+#include "saml/connection.h"
+#include "saml/saml.h"
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "org/org.h"
@@ -178,6 +180,9 @@ Test(admin, another_orgs_key_gets_404_on_every_route)
         {"POST", "/v1/orgs/acme/api-keys", "{\"scopes\": [\"org:admin\"]}"},
         {"DELETE", "/v1/orgs/acme/api-keys/PREFIX", NULL},
         {"GET", "/v1/orgs/acme/audit", NULL},
+        {"GET", "/v1/orgs/acme/connection", NULL},
+        {"PUT", "/v1/orgs/acme/connection", "{\"idp_metadata\": \"<x/>\"}"},
+        {"GET", "/v1/orgs/acme/signin-diagnostics", NULL},
     };
     struct err e;
     char ws[ORG_ID_MAX];
@@ -575,4 +580,57 @@ Test(admin, owner_and_admin_sessions_with_csrf_checked_writes)
     free(member_cookie);
     free(beta_cookie);
     keyring_free(ring);
+}
+
+/* The SSO connection through the JSON API: refused metadata leaves nothing,
+ * good metadata is stored and shown, bad switches are refused. */
+Test(admin, connection_put_get_and_diagnostics)
+{
+    /* SP keys for the connection's lasso server, made now (never committed). */
+    char *dir = ts_mkdtemp("ssogate-admin-sp");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s/certs/gen-dev-certs.sh %s >/dev/null", SSOGATE_SOURCE_DIR, dir);
+    cr_assert_eq(system(cmd), 0);
+    char *key = ts_path(dir, "sp.key"), *crt = ts_path(dir, "sp.crt");
+    setenv("SSOGATE_SAML_SP_KEY", key, 1);
+    setenv("SSOGATE_SAML_SP_CERT", crt, 1);
+    struct config c2;
+    struct err e;
+    cr_assert_eq(config_load(&c2, NULL, &e), 0, "%s", e.msg);
+    cr_assert_eq(saml_init(&e), 0, "%s", e.msg);
+    cr_assert_eq(connection_configure(&c2, &e), 0, "%s", e.msg);
+    expect(acme_key, "GET", "/v1/orgs/acme/connection", NULL, 404, "connection_not_found");
+    expect(acme_key, "PUT", "/v1/orgs/acme/connection", "{\"idp_metadata\": \"<notmetadata/>\"}", 400,
+           "saml_metadata_invalid");
+    expect(acme_key, "GET", "/v1/orgs/acme/connection", NULL, 404, "connection_not_found");
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/saml/test-idp-metadata.xml", SSOGATE_SOURCE_DIR);
+    char *md = util_read_file(path, 1 << 20, NULL);
+    cr_assert_not_null(md);
+    json_t *body = json_pack("{s:s, s:b, s:i}", "idp_metadata", md, "allow_sha1", 0, "clock_skew_s", 90);
+    char *text = json_dumps(body, 0);
+    expect(acme_key, "PUT", "/v1/orgs/acme/connection", text, 200, NULL);
+    struct resp r;
+    call(acme_key, "GET", "/v1/orgs/acme/connection", NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "clock_skew_s")), 90, "%s", r.body.data);
+    cr_assert(strstr(jget(&r, "acs_url"), "/saml/acme/acs"), "%s", r.body.data);
+    done(&r);
+    json_object_set_new(body, "clock_skew_s", json_integer(100000));
+    free(text);
+    text = json_dumps(body, 0);
+    expect(acme_key, "PUT", "/v1/orgs/acme/connection", text, 400, "invalid_setting");
+    call(acme_key, "GET", "/v1/orgs/acme/signin-diagnostics", NULL, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body.data);
+    cr_assert(json_is_array(json_object_get(r.json, "failures")), "%s", r.body.data);
+    done(&r);
+    free(text);
+    json_decref(body);
+    free(md);
+    connection_shutdown();
+    config_free(&c2);
+    ts_rm_rf(dir);
+    free(dir);
+    free(key);
+    free(crt);
 }
