@@ -228,9 +228,8 @@ async function setup() {
   await startDnsmasq([]);
   P.conf = path.join(tmp, 'ssogate.conf');
   fs.writeFileSync(P.conf, ssogateConf());
-  // In the sanitizer build a leak report must not hide behind the exit
-  // status: LeakSanitizer exits 0 here and teardown prints what it found
-  // (memory errors still exit non-zero and fail the test).
+  // Sanitizer build: LeakSanitizer exits 0 here and teardown judges its
+  // report by size (see there); memory errors still exit non-zero.
   const lsan = 'exitcode=0';
   P.sg = start('ssogate', BIN, ['serve', '-c', P.conf], {
     env: { LSAN_OPTIONS: process.env.LSAN_OPTIONS ? `${process.env.LSAN_OPTIONS}:${lsan}` : lsan } });
@@ -264,12 +263,22 @@ async function teardown(ok) {
     console.error(`FAIL: ssogate did not exit cleanly on SIGTERM (${P.sg.exitInfo})`);
     ok = false;
   }
+  // One GLib block of ~259 bytes stays unreferenced once per process (inside
+  // lasso's Single Logout handling; not found yet, docs/console.md). A leak
+  // that grows with requests is a failure: this run makes dozens of sign-ins
+  // and page views, so anything per request passes 4 KiB at once (the
+  // per-AuthnRequest BIO leak it found was ~96 bytes each).
   const sglog = tail('ssogate');
   const at = sglog.indexOf('ERROR: LeakSanitizer');
   if (at >= 0) {
-    // Known: lasso's AuthnRequest signing (sp_authn_request, GET /login)
-    // leaves OpenSSL BIOs behind here; see docs/console.md.
-    console.error(`WARNING: LeakSanitizer reported leaks in ssogate:\n${sglog.slice(at)}`);
+    const m = sglog.match(/SUMMARY: AddressSanitizer: (\d+) byte\(s\) leaked/);
+    const bytes = m ? Number(m[1]) : Infinity;
+    if (bytes > 4096) {
+      console.error(`FAIL: LeakSanitizer: ${bytes} bytes leaked in ssogate:\n${sglog.slice(at)}`);
+      ok = false;
+    } else {
+      console.error(`WARNING: LeakSanitizer: ${bytes} bytes leaked in ssogate (known one-off block):\n${sglog.slice(at)}`);
+    }
   }
   if (!ok && tmp) {
     for (const n of ['ssogate', 'nginx', 'dnsmasq']) console.log(`---- ${n}.log (tail) ----\n${tail(n)}`);
