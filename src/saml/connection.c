@@ -70,6 +70,14 @@ int connection_configure(const struct config *cfg, struct err *e)
     g.spkey = spkey_new(g.key_pem, strlen(g.key_pem), e);
     if (!g.spkey)
         return -1;
+    /* Rollover: the next key decrypts too, since our metadata already
+     * offers its certificate for encryption. */
+    if (cfg->sp_next_key[0]) {
+        struct spkey *next = spkey_new_from_file(cfg->sp_next_key, e);
+        if (!next)
+            return -1;
+        spkey_chain(g.spkey, next);
+    }
     /* Refuse a key/certificate pair lasso cannot use now, not at the first sign-in. */
     char *md = connection_sp_metadata("check", e);
     free(md);

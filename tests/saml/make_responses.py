@@ -406,7 +406,9 @@ def main(outdir):
     evil = Key(outdir, "attacker")
     sp = Key(outdir, "sp")
     wrong_sp = Key(outdir, "wrong-sp")
+    next_sp = Key(outdir, "sp-next")   # the SP's next key during a rollover
     os.rename(sp.keyfile, os.path.join(outdir, "sp.key"))
+    os.rename(next_sp.keyfile, os.path.join(outdir, "sp-next.key"))
     os.rename(wrong_sp.keyfile, os.path.join(outdir, "wrong-sp.key"))
     # old certificate first (rollover), the attacker's listed for encryption
     # only: it must never be a signing key.
@@ -562,6 +564,8 @@ def main(outdir):
     ek.insert(1, eki)
     w("encrypted_key_keyinfo", make_response(ea))
     w("encrypted_wrong_key", make_response(encrypt_assertion(signed_assertion(k), wrong_sp)))
+    # an IdP that already took the next SP certificate from our metadata
+    w("encrypted_next_key", make_response(encrypt_assertion(signed_assertion(k), next_sp)))
     lasso_response(outdir, k)
 
 
