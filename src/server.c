@@ -17,6 +17,7 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "saml/connection.h"
+#include "saml/mdrefresh.h"
 #include "saml/flow.h"
 #include "saml/saml.h"
 #include "session/session.h"
@@ -240,6 +241,8 @@ int cli_serve(int argc, char **argv)
     log_msg(LOG_INFO, "listening on %s:%d (public %s)", cfg.listen_host, http_server_port(srv), cfg.base_url);
     if (domain_recheck_thread_start(cfg.dns_recheck_interval_s, &e) < 0)
         log_msg(LOG_WARN, "verified domains will not be re-checked: %s", e.msg);
+    if (mdrefresh_thread_start(&cfg, &e) < 0)
+        log_msg(LOG_WARN, "IdP metadata will not be refreshed from URLs: %s", e.msg);
     int sig = wait_for_signal();
     log_msg(LOG_INFO, "%s received: finishing in-flight requests (up to %d s)", strsignal(sig),
             cfg.shutdown_timeout_s);
@@ -248,6 +251,7 @@ int cli_serve(int argc, char **argv)
     rc = 0;
 done:
     domain_recheck_thread_stop();
+    mdrefresh_thread_stop();
     if (inval_started) {
         atomic_store(&inval_stop, 1);
         pthread_join(inval, NULL);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "saml/idp.h"
+#include "saml/mdurl.h"
 #include "saml/sp.h"
 #include "saml/spkey.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct connection {
     char *sp_entity_id;
     char *acs_url;
     char *email_attribute;    /* NULL: the defaults */
+    char *metadata_url;       /* NULL: metadata set from a file */
     int allow_idp_initiated;
     int allow_sha1;
     int clock_skew_s;
@@ -93,6 +95,7 @@ static void connection_free(struct connection *c)
     free(c->sp_entity_id);
     free(c->acs_url);
     free(c->email_attribute);
+    free(c->metadata_url);
     free(c);
 }
 
@@ -197,7 +200,8 @@ static const char lua_set[] =
     "local err = need_org('connection.set', ARGV[6]) if err then return err end\n"
     "local v = redis.call('HINCRBY', k('conn'), 'version', 1)\n"
     "redis.call('HSET', k('conn'), 'idp_entity_id', ARGV[6], 'idp_metadata', ARGV[7], 'email_attribute', ARGV[8],\n"
-    "  'allow_idp_initiated', ARGV[9], 'allow_sha1', ARGV[10], 'clock_skew_s', ARGV[11], 'updated_ms', NOW)\n"
+    "  'allow_idp_initiated', ARGV[9], 'allow_sha1', ARGV[10], 'clock_skew_s', ARGV[11], 'updated_ms', NOW,\n"
+    "  'idp_metadata_url', ARGV[13])\n"
     "audit('connection.set', ARGV[6], 'ok', '', '', ARGV[12], '')\n"
     "return {'ok', tostring(v)}\n";
 
@@ -220,14 +224,19 @@ int connection_set(const struct org_actor *a, const struct org_info *org, const 
     char *md = util_xstrndup(in->idp_metadata, in->idp_metadata_len);
     const char *args[] = {idp_entity_id(c->idp), md, c->email_attribute ? c->email_attribute : "",
                           in->allow_idp_initiated ? "1" : "0", in->allow_sha1 ? "1" : "0",
-                          in->clock_skew_s < 0 ? "" : skew_s, after};
+                          in->clock_skew_s < 0 ? "" : skew_s, after,
+                          in->idp_metadata_url ? in->idp_metadata_url : ""};
     /* The email attribute name goes into JSON above: refuse quotes there. */
     int rc = -1;
     if (c->email_attribute && strpbrk(c->email_attribute, "\"\\")) {
         err_set(e, "invalid_setting", "the email attribute name may not hold quotes or backslashes");
         goto done;
     }
-    struct store_reply *r = org_script(lua_set, org->id, a, 7, args, e);
+    if (in->idp_metadata_url && *in->idp_metadata_url && !mdurl_valid(in->idp_metadata_url)) {
+        err_set(e, "invalid_setting", "the metadata URL must be an absolute http(s) URL");
+        goto done;
+    }
+    struct store_reply *r = org_script(lua_set, org->id, a, 8, args, e);
     if (!r)
         goto done;
     store_reply_free(r);
@@ -260,6 +269,7 @@ json_t *connection_show(const struct org_info *org, struct err *e)
     json_object_set_new(o, "idp_sso_url", sso ? json_string(sso) : json_null());
     json_object_set_new(o, "idp_slo_url", slo ? json_string(slo) : json_null());
     json_object_set_new(o, "idp_signing_keys", json_integer((json_int_t)idp_key_count(c->idp)));
+    json_object_set_new(o, "idp_metadata_url", c->metadata_url ? json_string(c->metadata_url) : json_null());
     json_object_set_new(o, "email_attribute", c->email_attribute ? json_string(c->email_attribute) : json_null());
     json_object_set_new(o, "allow_idp_initiated", json_boolean(c->allow_idp_initiated));
     json_object_set_new(o, "allow_sha1", json_boolean(c->allow_sha1));
@@ -271,6 +281,101 @@ json_t *connection_show(const struct org_info *org, struct err *e)
     free(slo_sp);
     connection_release(c);
     return o;
+}
+
+/* ---- refresh from the metadata URL ---- */
+
+static const char lua_refresh[] =
+    "local cur = redis.call('HMGET', k('conn'), 'version', 'idp_metadata_url')\n"
+    "if cur[1] ~= ARGV[6] or cur[2] ~= ARGV[7] then return {'ok', '0'} end\n" /* changed meanwhile */
+    "local v = redis.call('HINCRBY', k('conn'), 'version', 1)\n"
+    "redis.call('HSET', k('conn'), 'idp_metadata', ARGV[8], 'updated_ms', NOW)\n"
+    "audit('connection.metadata_refresh', ARGV[7], 'ok', '', ARGV[9], ARGV[10], '')\n"
+    "return {'ok', tostring(v)}\n";
+
+static const char lua_refresh_failed[] =
+    "audit('connection.metadata_refresh', ARGV[6], 'failed', ARGV[7], '', '', ARGV[8])\n"
+    "return {'ok'}\n";
+
+static const struct org_actor refresh_actor = {.operator = 1, .uid = "", .label = "system:metadata"};
+
+/* Validate a downloaded document as connection_set would, and refuse an
+ * entityID change: a refresh keeps the connection's IdP, it does not swap it. */
+static int refresh_check(const struct org_info *org, const struct connection *old, const char *md, size_t len,
+                         struct err *e)
+{
+    struct connection *c = compile(org, md, len, NULL, 0, 0, 0, e);
+    if (!c)
+        return -1;
+    int rc = strcmp(idp_entity_id(c->idp), idp_entity_id(old->idp)) == 0
+                 ? 0
+                 : err_set(e, "saml_metadata_invalid", "the metadata names another entityID (%s, was %s)",
+                           idp_entity_id(c->idp), idp_entity_id(old->idp));
+    connection_free(c);
+    return rc;
+}
+
+static void refresh_failed(const struct org_info *org, const char *url, const struct err *fe)
+{
+    log_msg(LOG_WARN, "org %s: IdP metadata refresh from %s failed, the stored metadata stays: %s", org->slug,
+            url, fe->msg);
+    struct err e;
+    err_clear(&e);
+    const char *args[] = {url, fe->code ? fe->code : "internal_error", fe->msg};
+    store_reply_free(org_script(lua_refresh_failed, org->id, &refresh_actor, 3, args, &e));
+}
+
+int connection_refresh(const struct org_info *org, int timeout_ms, struct err *e)
+{
+    struct connection *old = connection_get(org, e);
+    if (!old)
+        return -1;
+    int rc = 0;
+    char *md = NULL, *url = old->metadata_url ? util_xstrdup(old->metadata_url) : NULL;
+    char *stored = NULL;
+    size_t len = 0;
+    if (!url)
+        goto done;
+    struct err fe;
+    err_clear(&fe);
+    if (mdurl_fetch(url, timeout_ms, CONNECTION_MAX_METADATA, &md, &len, &fe) < 0 ||
+        refresh_check(org, old, md, len, &fe) < 0) {
+        refresh_failed(org, url, &fe);
+        *e = fe;
+        rc = -1;
+        goto done;
+    }
+    char *key = conn_key(org->id);
+    struct store_reply *r = store_cmdl(e, "HGET", key, "idp_metadata", NULL);
+    free(key);
+    if (!r) {
+        rc = -1;
+        goto done;
+    }
+    const char *cur = store_reply_str(r, NULL);
+    int same = cur && strlen(cur) == len && memcmp(cur, md, len) == 0;
+    store_reply_free(r);
+    if (same)
+        goto done;
+    char ver[32];
+    snprintf(ver, sizeof ver, "%lld", old->version);
+    stored = util_xasprintf("version %lld", old->version);
+    const char *args[] = {ver, url, md, stored, idp_entity_id(old->idp)};
+    r = org_script(lua_refresh, org->id, &refresh_actor, 5, args, e);
+    if (!r) {
+        rc = -1;
+        goto done;
+    }
+    rc = strcmp(store_reply_str(store_reply_elem(r, 1), NULL), "0") != 0;
+    store_reply_free(r);
+    if (rc)
+        log_msg(LOG_INFO, "org %s: IdP metadata refreshed from %s", org->slug, url);
+done:
+    free(stored);
+    free(md);
+    free(url);
+    connection_release(old);
+    return rc;
 }
 
 /* ---- cache ---- */
@@ -334,9 +439,11 @@ static struct connection *load(const struct org_info *org, struct err *e)
     const char *sha1 = org_reply_field(r, "allow_sha1");
     c = compile(org, md, strlen(md), org_reply_field(r, "email_attribute"), ia && !strcmp(ia, "1"),
                 sha1 && !strcmp(sha1, "1"), skew && *skew ? atoi(skew) : g.default_skew, e);
-    if (c)
+    const char *url = org_reply_field(r, "idp_metadata_url");
+    if (c) {
         c->version = atoll(ver);
-    else
+        c->metadata_url = url && *url ? util_xstrdup(url) : NULL;
+    } else
         log_msg(LOG_ERROR, "stored SAML connection of org %s does not compile: %s", org->id, e->msg);
 done:
     store_reply_free(r);

@@ -634,6 +634,15 @@ def http_cases(outdir, base, org, n):
     resp("evil_suffix", "_req-ev", email="alice@acme.test.evil.test")
     resp("unsolicited", None)
     resp("bob", "_req-bob", email="bob@acme.test")
+    # IdP key rollover seen through metadata refresh: the IdP publishes a
+    # second key, then signs with it
+    k2 = Key(outdir, "idp-rolled")
+    with open(os.path.join(outdir, "idp-metadata-rolled.xml"), "wb") as f:
+        f.write(metadata([(k, "signing"), (k2, "signing")]))
+    a = make_assertion(aid="_a-rolled", email="alice@acme.test", irt="_req-rolled", recipient=acs, audience=sp)
+    sign(a, k2)
+    write(outdir, "valid-rolled", make_response(a, rid="_r-rolled", irt="_req-rolled", destination=acs),
+          wrap=False)
 
 
 if __name__ == "__main__":
