@@ -66,6 +66,7 @@ static void handle_metrics(struct http_req *r)
                 "ssogate_redis_failovers_total %llu\n",
                 (unsigned long long)st.commands, (unsigned long long)st.errors,
                 (unsigned long long)st.reconnects, (unsigned long long)st.failovers);
+    connection_metrics_render(&b);
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     buf_free(&b);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "saml/idp.h"
 #include "saml/mdurl.h"
@@ -21,6 +22,7 @@
 struct connection {
     int refs;                 /* under cache_lock */
     char org_id[ORG_ID_MAX];
+    char slug[ORG_SLUG_MAX];  /* metrics label */
     long long version;
     struct idp *idp;
     struct sp *sp;
@@ -43,6 +45,7 @@ static struct {
     char *key_pem, *cert_pem, *next_cert_pem;
     struct spkey *spkey;
     int default_skew;
+    int warn_days;            /* [saml] cert_warn_days */
 } g;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,6 +68,7 @@ int connection_configure(const struct config *cfg, struct err *e)
     while (n > 0 && g.base_url[n - 1] == '/')
         g.base_url[--n] = '\0';
     g.default_skew = cfg->saml_clock_skew_s;
+    g.warn_days = cfg->saml_cert_warn_days > 0 ? cfg->saml_cert_warn_days : 30;
     if (!(g.key_pem = read_pem(cfg->sp_key, e)) || !(g.cert_pem = read_pem(cfg->sp_cert, e)))
         return -1;
     if (cfg->sp_next_cert[0] && !(g.next_cert_pem = read_pem(cfg->sp_next_cert, e)))
@@ -160,6 +164,7 @@ static struct connection *compile(const struct org_info *org, const char *metada
     struct connection *c = util_xcalloc(1, sizeof *c);
     c->refs = 1;
     snprintf(c->org_id, sizeof c->org_id, "%s", org->id);
+    snprintf(c->slug, sizeof c->slug, "%s", org->slug);
     struct sp_identity id;
     identity_init(&id, org->slug);
     c->idp = idp_new(metadata, len, e);
@@ -255,6 +260,80 @@ static char *conn_key(const char *org_id)
     return util_xasprintf("sg:{o:%s}:conn", org_id);
 }
 
+/* ---- IdP certificate expiry ---- */
+
+static int cert_expiring(time_t not_after, time_t now)
+{
+    return not_after > 0 && not_after - now < (time_t)g.warn_days * 86400;
+}
+
+/* How many of the IdP's signing certificates expire within the warning window. */
+static int certs_expiring(const struct connection *c, time_t now)
+{
+    int n = 0;
+    for (size_t i = 0; i < idp_key_count(c->idp); i++)
+        n += cert_expiring(idp_key_not_after(c->idp, i), now);
+    return n;
+}
+
+/* The earliest notAfter of the IdP's certificates, 0 when none is readable. */
+static time_t certs_first_expiry(const struct connection *c)
+{
+    time_t first = 0;
+    for (size_t i = 0; i < idp_key_count(c->idp); i++) {
+        time_t t = idp_key_not_after(c->idp, i);
+        if (t > 0 && (first == 0 || t < first))
+            first = t;
+    }
+    return first;
+}
+
+static json_t *certs_json(const struct connection *c)
+{
+    json_t *a = json_array();
+    time_t now = time(NULL);
+    for (size_t i = 0; i < idp_key_count(c->idp); i++) {
+        time_t t = idp_key_not_after(c->idp, i);
+        char when[32] = "";
+        struct tm tm;
+        if (t > 0 && gmtime_r(&t, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_array_append_new(a, json_pack("{s:s?, s:I, s:b}", "not_after", t > 0 ? when : NULL,
+                                           "expires_in_s", (json_int_t)(t > 0 ? t - now : 0),
+                                           "expiring_soon", cert_expiring(t, now)));
+    }
+    return a;
+}
+
+/* A warning line per certificate inside the [saml] cert_warn_days window
+ * (expired ones too): the IdP must publish its next certificate in time. */
+static void certs_warn(const struct connection *c)
+{
+    time_t now = time(NULL);
+    for (size_t i = 0; i < idp_key_count(c->idp); i++) {
+        time_t t = idp_key_not_after(c->idp, i);
+        if (!cert_expiring(t, now))
+            continue;
+        if (t <= now)
+            log_msg(LOG_WARN, "org %s: IdP signing certificate %zu of %s expired %lld s ago", c->slug, i + 1,
+                    idp_entity_id(c->idp), (long long)(now - t));
+        else
+            log_msg(LOG_WARN, "org %s: IdP signing certificate %zu of %s expires in %lld s (%lld days)", c->slug,
+                    i + 1, idp_entity_id(c->idp), (long long)(t - now), (long long)((t - now) / 86400));
+    }
+}
+
+int connection_check_expiry(const struct org_info *org, struct err *e)
+{
+    struct connection *c = connection_get(org, e);
+    if (!c)
+        return -1;
+    certs_warn(c);
+    int n = certs_expiring(c, time(NULL));
+    connection_release(c);
+    return n;
+}
+
 json_t *connection_show(const struct org_info *org, struct err *e)
 {
     struct connection *c = connection_get(org, e);
@@ -269,6 +348,8 @@ json_t *connection_show(const struct org_info *org, struct err *e)
     json_object_set_new(o, "idp_sso_url", sso ? json_string(sso) : json_null());
     json_object_set_new(o, "idp_slo_url", slo ? json_string(slo) : json_null());
     json_object_set_new(o, "idp_signing_keys", json_integer((json_int_t)idp_key_count(c->idp)));
+    json_object_set_new(o, "idp_certificates", certs_json(c));
+    json_object_set_new(o, "idp_cert_expiry_warning", json_boolean(certs_expiring(c, time(NULL)) > 0));
     json_object_set_new(o, "idp_metadata_url", c->metadata_url ? json_string(c->metadata_url) : json_null());
     json_object_set_new(o, "email_attribute", c->email_attribute ? json_string(c->email_attribute) : json_null());
     json_object_set_new(o, "allow_idp_initiated", json_boolean(c->allow_idp_initiated));
@@ -443,6 +524,7 @@ static struct connection *load(const struct org_info *org, struct err *e)
     if (c) {
         c->version = atoll(ver);
         c->metadata_url = url && *url ? util_xstrdup(url) : NULL;
+        certs_warn(c);
     } else
         log_msg(LOG_ERROR, "stored SAML connection of org %s does not compile: %s", org->id, e->msg);
 done:
@@ -472,6 +554,30 @@ struct connection *connection_get(const struct org_info *org, struct err *e)
         return NULL;
     cache_put(c);
     return c;
+}
+
+void connection_metrics_render(struct buf *out)
+{
+    time_t now = time(NULL);
+    buf_appends(out, "# HELP ssogate_idp_cert_expiry_seconds Seconds until the first IdP signing certificate "
+                     "of an org's connection expires (negative: expired); connections compiled here.\n"
+                     "# TYPE ssogate_idp_cert_expiry_seconds gauge\n");
+    struct buf cnt;
+    buf_init(&cnt);
+    buf_appends(&cnt, "# HELP ssogate_idp_certs_expiring IdP signing certificates expiring within "
+                      "[saml] cert_warn_days.\n"
+                      "# TYPE ssogate_idp_certs_expiring gauge\n");
+    pthread_mutex_lock(&cache_lock);
+    for (struct cache_entry *x = cache; x; x = x->next) {
+        time_t first = certs_first_expiry(x->c);
+        if (first > 0)
+            buf_appendf(out, "ssogate_idp_cert_expiry_seconds{org=\"%s\"} %lld\n", x->c->slug,
+                        (long long)(first - now));
+        buf_appendf(&cnt, "ssogate_idp_certs_expiring{org=\"%s\"} %d\n", x->c->slug, certs_expiring(x->c, now));
+    }
+    pthread_mutex_unlock(&cache_lock);
+    buf_append(out, cnt.data, cnt.len);
+    buf_free(&cnt);
 }
 
 void connection_release(struct connection *c)

@@ -13,6 +13,7 @@
 #include "saml/response.h"
 #include "util/config.h"
 #include "util/err.h"
+#include "util/util.h"
 
 #define CONNECTION_MAX_METADATA (512 * 1024)
 
@@ -53,6 +54,13 @@ json_t *connection_show(const struct org_info *org, struct err *e);
  * stored metadata (and its certificates) stay in force on any failure, which
  * is logged and audited. 1 updated, 0 unchanged or no URL, -1 failed. */
 int connection_refresh(const struct org_info *org, int timeout_ms, struct err *e);
+
+/* Log a warning for each IdP signing certificate that expires within
+ * [saml] cert_warn_days (or has expired); returns how many, -1 on error. */
+int connection_check_expiry(const struct org_info *org, struct err *e);
+/* ssogate_idp_cert_expiry_seconds{org} and ssogate_idp_certs_expiring{org}
+ * gauges (Prometheus text) for the connections compiled in this process. */
+void connection_metrics_render(struct buf *out);
 
 /* The compiled connection of an org (one HGET of the version per call; a
  * recompile when it moved). connection_not_found when the org has none.

@@ -1,4 +1,5 @@
-/* Periodic refresh of IdP metadata from URLs. The connections are found by
+/* Periodic refresh of IdP metadata from URLs (and, in the same round, the
+ * IdP certificate expiry warnings of every connection). The connections are found by
  * SCAN over sg:{o:*}:conn (no global index to keep in step); one instance per
  * round does the work, holding sg:mdrefresh:lock for just under a round. */
 #include "saml/mdrefresh.h"
@@ -32,6 +33,9 @@ static void mdrefresh_one(const char *key, int timeout_ms, int *refreshed, int *
         (*refreshed)++;
     else if (rc < 0)
         (*failed)++;
+    /* once per round across the instances: the certificate expiry warning */
+    err_clear(&e);
+    connection_check_expiry(&org, &e);
 }
 
 static int mdrefresh_all(int timeout_ms, int *refreshed, int *failed, struct err *e)

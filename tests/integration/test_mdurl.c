@@ -191,3 +191,39 @@ Test(mdurl, connection_set_refuses_unreachable_oversized_and_non_http_urls)
         free(url);
     }
 }
+
+/* ---- IdP certificate expiry ------------------------------------------- */
+
+Test(mdurl, warns_before_an_idp_certificate_expires)
+{
+    /* a long-lived certificate: no warning */
+    char *cmd = util_xasprintf("connection set acme --idp-metadata %s/idp-metadata.xml", dir);
+    char *out = flow_cli(&srv, cmd);
+    cr_expect(strstr(out, "\"idp_cert_expiry_warning\": false"), "%s", out);
+    cr_expect(strstr(out, "\"expiring_soon\": false"), "%s", out);
+    free(out);
+    free(cmd);
+    /* one of two certificates expires within a day ([saml] cert_warn_days 30) */
+    cmd = util_xasprintf("connection set acme --idp-metadata %s/idp-metadata-short.xml", dir);
+    out = flow_cli(&srv, cmd);
+    cr_expect(strstr(out, "\"idp_cert_expiry_warning\": true"), "%s", out);
+    cr_expect(strstr(out, "\"expiring_soon\": true"), "%s", out);
+    cr_expect(strstr(out, "\"not_after\": \"20"), "%s", out);
+    free(out);
+    free(cmd);
+    /* a sign-in compiles the connection in the server: log line and gauges */
+    flow_pending_put(org_id, "_req-http-0", "/");
+    cr_expect_eq(post_status("valid-0"), 303);
+    struct sg_resp r;
+    sg_get(&srv, "/metrics", &r);
+    cr_assert_eq(r.status, 200);
+    const char *g = strstr(r.body, "ssogate_idp_cert_expiry_seconds{org=\"acme\"} ");
+    cr_assert_not_null(g, "%s", r.body);
+    long long secs = atoll(g + strlen("ssogate_idp_cert_expiry_seconds{org=\"acme\"} "));
+    cr_expect(secs > 0 && secs <= 86400 + 60, "%lld", secs);
+    cr_expect(strstr(r.body, "ssogate_idp_certs_expiring{org=\"acme\"} 1\n"), "%s", r.body);
+    sg_resp_free(&r);
+    char *log = flow_read(srv.dir, "ssogate.log");
+    cr_expect(strstr(log, "IdP signing certificate 2 of") && strstr(log, "expires in"), "no warning logged");
+    free(log);
+}

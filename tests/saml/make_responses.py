@@ -67,13 +67,13 @@ def q(ns, name):
 # ---- keys -------------------------------------------------------------------
 
 class Key:
-    def __init__(self, outdir, name, kind="rsa"):
+    def __init__(self, outdir, name, kind="rsa", days=3650):
         keyf = os.path.join(outdir, name + ".key")
         crtf = os.path.join(outdir, name + ".crt")
         newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else \
                  ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
         subprocess.run(["openssl", "req", "-x509", "-nodes", *newkey, "-keyout", keyf,
-                        "-out", crtf, "-days", "3650", "-subj", "/CN=" + name],
+                        "-out", crtf, "-days", str(days), "-subj", "/CN=" + name],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(crtf, "rb") as f:
             pem = f.read().decode()
@@ -636,6 +636,9 @@ def http_cases(outdir, base, org, n):
     resp("bob", "_req-bob", email="bob@acme.test")
     # IdP key rollover seen through metadata refresh: the IdP publishes a
     # second key, then signs with it
+    # a signing certificate that expires tomorrow (expiry warnings)
+    with open(os.path.join(outdir, "idp-metadata-short.xml"), "wb") as f:
+        f.write(metadata([(k, "signing"), (Key(outdir, "idp-short", days=1), "signing")]))
     k2 = Key(outdir, "idp-rolled")
     with open(os.path.join(outdir, "idp-metadata-rolled.xml"), "wb") as f:
         f.write(metadata([(k, "signing"), (k2, "signing")]))
