@@ -20,6 +20,7 @@
 #include "saml/mdrefresh.h"
 #include "saml/flow.h"
 #include "saml/saml.h"
+#include "saml/signins.h"
 #include "session/session.h"
 #include "session/token.h"
 #include "store/store.h"
@@ -67,6 +68,7 @@ static void handle_metrics(struct http_req *r)
                 (unsigned long long)st.commands, (unsigned long long)st.errors,
                 (unsigned long long)st.reconnects, (unsigned long long)st.failovers);
     connection_metrics_render(&b);
+    signins_render(&b);
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     buf_free(&b);
 }

@@ -17,6 +17,7 @@
 #include "saml/flow.h"
 #include "saml/page.h"
 #include "saml/response.h"
+#include "saml/signins.h"
 #include "saml/sp.h"
 #include "session/session.h"
 #include "store/store.h"
@@ -295,6 +296,7 @@ void flow_acs(struct http_req *r)
     err_clear(&a.e);
     struct org_info org;
     if (org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
+        signins_count(&a.e);
         page_reply_err(r, &a.e);
         goto done;
     }
@@ -302,9 +304,11 @@ void flow_acs(struct http_req *r)
     http_log_org(r, org.slug);
     if (!(a.conn = connection_get(&a.org, &a.e)) || acs_validate(&a) < 0 || domain_check(&a) < 0 ||
         replay_check(&a) < 0 || sign_in(&a) < 0) {
+        signins_count(&a.e);
         acs_fail(&a);
         goto done;
     }
+    signins_count(NULL);
     char *home = util_xasprintf("%s/", org_base_url());
     http_redirect(r, 303, a.rd ? a.rd : home);
     free(home);
