@@ -334,26 +334,6 @@ static int slo_end(void *ctx, const char *name_id, const char *session_index)
     return 0;
 }
 
-/* The Redirect binding's signed query, rebuilt from the decoded parameters
- * in the order SAML Bindings 3.4.4.1 signs them. MHD does not hand us the
- * raw query; IdPs encode with upper-case %XX of every reserved byte, as
- * url_encode does. */
-static char *redirect_query(struct http_req *r, const char *kind)
-{
-    const char *names[] = {kind, "RelayState", "SigAlg", "Signature"};
-    struct buf b;
-    buf_init(&b);
-    for (size_t i = 0; i < 4; i++) {
-        const char *v = http_query(r, names[i]);
-        if (!v)
-            continue;
-        char *enc = url_encode(v);
-        buf_appendf(&b, "%s%s=%s", b.len ? "&" : "", names[i], enc);
-        free(enc);
-    }
-    return b.data;
-}
-
 static void slo_request(struct http_req *r, const struct org_info *org, struct connection *c, const char *msg)
 {
     struct err e;
@@ -373,13 +353,49 @@ static void slo_request(struct http_req *r, const struct org_info *org, struct c
     free(url);
 }
 
+/* Consume our pending LogoutRequest that this LogoutResponse answers: DEL
+ * returns 1 once, so a response is accepted once, and only for this org
+ * (the key lives under its tag). */
+static int logout_pending_take(const char *org_id, const char *in_response_to, struct err *e)
+{
+    char *key = tagged_key(org_id, "logout", in_response_to);
+    struct store_reply *r = store_cmdl(e, "DEL", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int found = store_reply_type(r) == STORE_INTEGER && store_reply_int(r) == 1;
+    store_reply_free(r);
+    if (!found)
+        return err_set(e, "saml_in_response_to_mismatch",
+                       "the LogoutResponse answers no pending logout of this organization");
+    return 0;
+}
+
+static void slo_response(struct http_req *r, const struct org_info *org, struct connection *c, const char *msg)
+{
+    struct err e;
+    err_clear(&e);
+    char *irt = NULL;
+    if (sp_logout_handle_response(connection_sp(c), msg, &irt, &e) < 0 ||
+        logout_pending_take(org->id, irt, &e) < 0) {
+        log_msg(LOG_WARN, "SLO response of org %s refused: %s", org->slug, e.msg);
+        page_reply_err(r, &e);
+        free(irt);
+        return;
+    }
+    free(irt);
+    char *home = util_xasprintf("%s/", org_base_url());
+    const char *kv[] = {"home", home, NULL};
+    page_reply(r, 200, "signed_out", kv, NULL);
+    free(home);
+}
+
 void flow_slo(struct http_req *r)
 {
     struct err e;
     err_clear(&e);
     struct org_info org;
     struct connection *c = NULL;
-    char *query = NULL;
     if (org_lookup(http_param(r, "org"), &org, &e) < 0 || !(c = connection_get(&org, &e))) {
         page_reply_err(r, &e);
         goto done;
@@ -388,26 +404,18 @@ void flow_slo(struct http_req *r)
     int post = strcmp(http_method(r), "POST") == 0;
     const char *req = post ? http_form(r, "SAMLRequest") : http_query(r, "SAMLRequest");
     const char *resp = post ? http_form(r, "SAMLResponse") : http_query(r, "SAMLResponse");
-    if (req && !post)
-        query = redirect_query(r, "SAMLRequest");
-    else if (resp && !post)
-        query = redirect_query(r, "SAMLResponse");
+    /* Redirect binding: the signature covers the query string exactly as
+     * sent (SAML Bindings 3.4.4.1); re-encoding decoded values breaks on any
+     * IdP that encodes differently (lower-case %xx, unescaped '~'). */
+    const char *query = post ? NULL : http_raw_query(r);
     if (req) {
         slo_request(r, &org, c, post ? req : query);
     } else if (resp) {
-        if (sp_logout_handle_response(connection_sp(c), post ? resp : query, &e) < 0) {
-            page_reply_err(r, &e);
-            goto done;
-        }
-        char *home = util_xasprintf("%s/", org_base_url());
-        const char *kv[] = {"home", home, NULL};
-        page_reply(r, 200, "signed_out", kv, NULL);
-        free(home);
+        slo_response(r, &org, c, post ? resp : query);
     } else {
         err_set(&e, "saml_logout_invalid", "neither SAMLRequest nor SAMLResponse");
         page_reply_err(r, &e);
     }
 done:
-    free(query);
     connection_release(c);
 }
