@@ -22,6 +22,7 @@
 #include "session/session.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/url.h"
 #include "util/util.h"
 
@@ -73,17 +74,27 @@ static void add_check(struct acs *a, const char *name, int ok, const char *code,
     json_array_append_new(a->extra_checks, c);
 }
 
-/* Take the pending request: GET + DEL of the request and its RelayState
- * handle in one script, so two posts of one response cannot both win. */
-static const char lua_take[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if not v then return {0} end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "local ok, rec = pcall(cjson.decode, v)\n"
-    "if ok and type(rec) == 'table' and type(rec.rs) == 'string' and rec.rs:match('^%x+$') then\n"
-    "  redis.call('DEL', KEYS[2] .. 'rs:' .. rec.rs)\n"
+/* One script after the validator: take the pending request (GET + DEL of
+ * the request and its RelayState handle, so two posts of one response cannot
+ * both win) and put the assertion ID in the replay cache (SET NX until its
+ * NotOnOrAfter plus any skew the checks may have allowed). All keys share
+ * the org's hash tag. KEYS: request (a dummy when IdP-initiated), replay.
+ * ARGV: 1 "1" when there is a request to take, 2 replay TTL ms, 3 prefix.
+ * Returns {taken (0 unknown, 1 taken, 2 none needed), fresh, record}. */
+static const char lua_commit[] =
+    "local taken, v = 2, ''\n"
+    "if ARGV[1] == '1' then\n"
+    "  v = redis.call('GET', KEYS[1])\n"
+    "  if not v then return {0, 0, ''} end\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  taken = 1\n"
+    "  local ok, rec = pcall(cjson.decode, v)\n"
+    "  if ok and type(rec) == 'table' and type(rec.rs) == 'string' and rec.rs:match('^%x+$') then\n"
+    "    redis.call('DEL', ARGV[3] .. 'rs:' .. rec.rs)\n"
+    "  end\n"
     "end\n"
-    "return {1, v}\n";
+    "local fresh = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) and 1 or 0\n"
+    "return {taken, fresh, v}\n";
 
 static int take_record(struct acs *a, const char *json)
 {
@@ -110,48 +121,49 @@ static int take_record(struct acs *a, const char *json)
     return ok;
 }
 
-static int request_pending(void *ctx, const char *in_response_to)
+/* The outcome of the commit script as checks and an error code. */
+static int commit_result(struct acs *a, int taken, int fresh, const char *rec)
 {
-    struct acs *a = ctx;
-    char *key = tagged_key(a->org.id, "req", in_response_to);
-    char *prefix = util_xasprintf("sg:{o:%s}:", a->org.id);
-    const char *args[] = {key, prefix};
-    struct err e;
-    struct store_reply *r = store_eval(&e, lua_take, 2, 0, args, NULL);
-    free(key);
-    free(prefix);
-    if (!r || store_reply_type(r) != STORE_ARRAY) {
-        store_reply_free(r);
-        return -1;
+    const char *irt = a->res.in_response_to;
+    if (irt) {
+        int ok = taken == 1 && take_record(a, rec);
+        const char *code = a->relay_mismatch ? "saml_relay_state_mismatch" : "saml_in_response_to_mismatch";
+        add_check(a, "request_pending", ok, ok ? NULL : code, "a pending request of this organization", irt);
+        if (!ok)
+            return err_set(&a->e, code, NULL);
     }
-    int found = store_reply_int(store_reply_elem(r, 0)) == 1;
-    const char *json = found ? store_reply_str(store_reply_elem(r, 1), NULL) : NULL;
-    int rc = json ? take_record(a, json) : 0;
-    store_reply_free(r);
-    return rc;
-}
-
-/* SET NX until the assertion's NotOnOrAfter plus any skew the checks may
- * have allowed: the assertion cannot be accepted again while it is valid. */
-static int replay_check(struct acs *a)
-{
-    char *key = tagged_key(a->org.id, "replay", a->res.assertion_id);
-    /* + 600 s: the largest skew a connection may allow (longer is harmless). */
-    long long ms = ((long long)a->res.not_on_or_after + 600) * 1000 - util_now_ms();
-    if (ms < 1000)
-        ms = 1000;
-    char px[32];
-    snprintf(px, sizeof px, "%lld", ms);
-    struct store_reply *r = store_cmdl(&a->e, "SET", key, "1", "NX", "PX", px, NULL);
-    free(key);
-    if (!r)
-        return -1;
-    int fresh = store_reply_type(r) == STORE_STATUS;
-    store_reply_free(r);
     add_check(a, "replay", fresh, fresh ? NULL : "saml_replay", NULL, NULL);
     if (!fresh)
         return err_set(&a->e, "saml_replay", NULL);
     return 0;
+}
+
+static int request_and_replay(struct acs *a)
+{
+    const char *irt = a->res.in_response_to;
+    char *kreq = tagged_key(a->org.id, "req", irt ? irt : "-");
+    char *krep = tagged_key(a->org.id, "replay", a->res.assertion_id);
+    char *prefix = util_xasprintf("sg:{o:%s}:", a->org.id);
+    /* + 600 s: the largest skew a connection may allow (longer is harmless). */
+    long long ms = ((long long)a->res.not_on_or_after + 600) * 1000 - util_now_ms();
+    char px[32];
+    snprintf(px, sizeof px, "%lld", ms < 1000 ? 1000 : ms);
+    const char *args[] = {kreq, krep, irt ? "1" : "0", px, prefix};
+    struct store_reply *r = store_eval(&a->e, lua_commit, 2, 3, args, NULL);
+    int rc = -1;
+    if (!r || store_reply_type(r) != STORE_ARRAY || store_reply_len(r) != 3) {
+        if (r)
+            err_set(&a->e, "store_error", "unexpected reply of the ACS script");
+        goto done;
+    }
+    rc = commit_result(a, (int)store_reply_int(store_reply_elem(r, 0)), (int)store_reply_int(store_reply_elem(r, 1)),
+                       store_reply_str(store_reply_elem(r, 2), NULL));
+done:
+    store_reply_free(r);
+    free(kreq);
+    free(krep);
+    free(prefix);
+    return rc;
 }
 
 static int domain_check(struct acs *a)
@@ -263,18 +275,12 @@ static int acs_validate(struct acs *a)
     struct response_settings s;
     memset(&s, 0, sizeof s);
     connection_response_settings(a->conn, &s);
-    s.request_pending = request_pending;
-    s.request_ctx = a;
+    s.defer_in_response_to = 1; /* request_and_replay, one script */
     s.max_size = (size_t)a->cfg->saml_max_response_bytes;
     /* The org's domains are checked after the signature, against the
      * directory (include_subdomains, DNS re-checks): any domain here. */
     s.allowed_domains = NULL;
-    if (response_validate(form, strlen(form), &s, &a->res, &a->e) < 0) {
-        if (a->relay_mismatch)
-            err_set(&a->e, "saml_relay_state_mismatch", NULL);
-        return -1;
-    }
-    return 0;
+    return response_validate(form, strlen(form), &s, &a->res, &a->e);
 }
 
 static void acs_done(struct acs *a)
@@ -286,6 +292,23 @@ static void acs_done(struct acs *a)
     free(a->invitation);
 }
 
+/* Organizations change rarely: the process cache (short TTL, dropped on
+ * every invalidation message, which every org change publishes) saves two
+ * Redis round trips per sign-in (issue 3 "Speed"). */
+static int acs_org_lookup(const char *slug, struct org_info *org, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    if (!slug || strlen(slug) > 100)
+        return org_lookup(slug, org, e);
+    snprintf(key, sizeof key, "o:%s", slug);
+    if (tlcache_get(key, org, sizeof *org))
+        return 0;
+    if (org_lookup(slug, org, e) < 0)
+        return -1;
+    tlcache_put(key, org, sizeof *org);
+    return 0;
+}
+
 void flow_acs(struct http_req *r)
 {
     struct acs a;
@@ -295,7 +318,7 @@ void flow_acs(struct http_req *r)
     a.extra_checks = json_array();
     err_clear(&a.e);
     struct org_info org;
-    if (org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
+    if (acs_org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
         signins_count(&a.e);
         page_reply_err(r, &a.e);
         goto done;
@@ -303,7 +326,7 @@ void flow_acs(struct http_req *r)
     a.org = org;
     http_log_org(r, org.slug);
     if (!(a.conn = connection_get(&a.org, &a.e)) || acs_validate(&a) < 0 || domain_check(&a) < 0 ||
-        replay_check(&a) < 0 || sign_in(&a) < 0) {
+        request_and_replay(&a) < 0 || sign_in(&a) < 0) {
         signins_count(&a.e);
         acs_fail(&a);
         goto done;

@@ -17,6 +17,7 @@
 #include "saml/spkey.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/util.h"
 
 struct connection {
@@ -532,17 +533,34 @@ done:
     return c;
 }
 
-struct connection *connection_get(const struct org_info *org, struct err *e)
+/* The stored version: from the process cache (short TTL, dropped on every
+ * invalidation message, which connection_set and the refresh publish
+ * through org_script), else one HGET. 0 when there is no connection. */
+static int version_get(const struct org_info *org, long long *version, struct err *e)
 {
+    char ckey[TLCACHE_KEY_MAX];
+    snprintf(ckey, sizeof ckey, "cv:%s", org->id);
+    if (tlcache_get(ckey, version, sizeof *version))
+        return 0;
     char *key = conn_key(org->id);
     struct store_reply *r = store_cmdl(e, "HGET", key, "version", NULL);
     free(key);
     if (!r)
-        return NULL;
+        return -1;
     const char *v = store_reply_str(r, NULL);
-    long long version = v ? atoll(v) : 0;
+    *version = v ? atoll(v) : 0;
     store_reply_free(r);
-    if (!v) {
+    if (*version > 0)
+        tlcache_put(ckey, version, sizeof *version);
+    return 0;
+}
+
+struct connection *connection_get(const struct org_info *org, struct err *e)
+{
+    long long version;
+    if (version_get(org, &version, e) < 0)
+        return NULL;
+    if (version <= 0) {
         err_set(e, "connection_not_found", "The organization %s has no SAML connection.", org->slug);
         return NULL;
     }
