@@ -604,6 +604,26 @@ Test(saml_response, looks_in_response_to_up_in_caller_store)
     cr_assert_str_eq(err.code, "store_unavailable");
 }
 
+Test(saml_response, deferred_in_response_to_is_handed_back_but_must_still_agree)
+{
+    /* The ACS checks the value against Redis after validation, in one
+     * script with the replay cache: the validator hands it back... */
+    struct response_settings s = settings();
+    s.request_id = NULL;
+    s.defer_in_response_to = 1;
+    s.request_pending = store_down; /* never called when deferred */
+    pending_calls = 0;
+    expect_accepted("valid", &s);
+    cr_assert_str_eq(res.in_response_to, REQ);
+    cr_assert_eq(pending_calls, 0);
+    /* ...but Response and confirmation must still agree */
+    cr_assert_eq(run_with("irt_mismatch_between", &s), -1);
+    cr_assert_str_eq(err.code, "saml_in_response_to_mismatch");
+    /* and an unsolicited response is still refused by default */
+    cr_assert_eq(run_with("unsolicited", &s), -1);
+    cr_assert_str_eq(err.code, "saml_unsolicited");
+}
+
 Test(saml_response, never_queries_store_for_a_refused_response)
 {
     struct response_settings s = settings();
