@@ -18,8 +18,10 @@
 #include "org/domain.h"
 #include "org/org.h"
 #include "saml/connection.h"
+#include "saml/mdrefresh.h"
 #include "saml/flow.h"
 #include "saml/saml.h"
+#include "saml/signins.h"
 #include "session/session.h"
 #include "session/token.h"
 #include "store/store.h"
@@ -66,6 +68,8 @@ static void handle_metrics(struct http_req *r)
                 "ssogate_redis_failovers_total %llu\n",
                 (unsigned long long)st.commands, (unsigned long long)st.errors,
                 (unsigned long long)st.reconnects, (unsigned long long)st.failovers);
+    connection_metrics_render(&b);
+    signins_render(&b);
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     buf_free(&b);
 }
@@ -230,6 +234,8 @@ int cli_serve(int argc, char **argv)
     log_msg(LOG_INFO, "listening on %s:%d (public %s)", cfg.listen_host, http_server_port(srv), cfg.base_url);
     if (domain_recheck_thread_start(cfg.dns_recheck_interval_s, &e) < 0)
         log_msg(LOG_WARN, "verified domains will not be re-checked: %s", e.msg);
+    if (mdrefresh_thread_start(&cfg, &e) < 0)
+        log_msg(LOG_WARN, "IdP metadata will not be refreshed from URLs: %s", e.msg);
     int sig = wait_for_signal();
     log_msg(LOG_INFO, "%s received: finishing in-flight requests (up to %d s)", strsignal(sig),
             cfg.shutdown_timeout_s);
@@ -238,6 +244,7 @@ int cli_serve(int argc, char **argv)
     rc = 0;
 done:
     domain_recheck_thread_stop();
+    mdrefresh_thread_stop();
     if (inval_started) {
         atomic_store(&inval_stop, 1);
         pthread_join(inval, NULL);

@@ -42,6 +42,8 @@ struct kv {
 };
 
 struct http_req {
+    int pre;                       /* allocated by uri_log, not yet set up */
+    char *raw_uri;                 /* the request target as received */
     struct http_server *srv;
     struct MHD_Connection *conn;
     const char *method;
@@ -98,6 +100,12 @@ const char *http_header(const struct http_req *r, const char *name)
 const char *http_query(const struct http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_raw_query(const struct http_req *r)
+{
+    const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
+    return q ? q + 1 : NULL;
 }
 
 const char *http_cookie(const struct http_req *r, const char *name)
@@ -466,10 +474,26 @@ void http_ratelimit_spend(struct http_req *r, enum ratelimit_class c)
         ratelimit_take(rl, r->client, util_mono_ms());
 }
 
-static struct http_req *request_new(struct http_server *srv, struct MHD_Connection *conn, const char *url,
-                                    const char *method)
+/* MHD's URI log callback sees the request target before MHD unescapes and
+ * splits it: keep it, because a Redirect-binding signature covers the query
+ * string exactly as sent (SAML Bindings 3.4.4.1), which cannot be rebuilt
+ * from decoded values. Its return value becomes *con_cls. */
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    (void)cls;
+    (void)conn;
     struct http_req *r = util_xcalloc(1, sizeof *r);
+    r->pre = 1;
+    r->raw_uri = util_xstrdup(uri ? uri : "");
+    return r;
+}
+
+static struct http_req *request_new(struct http_server *srv, struct http_req *r, struct MHD_Connection *conn,
+                                    const char *url, const char *method)
+{
+    if (!r)
+        r = util_xcalloc(1, sizeof *r);
+    r->pre = 0;
     r->srv = srv;
     r->conn = conn;
     r->method = method;
@@ -510,8 +534,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *srv = cls;
     (void)version;
     struct http_req *r = *con_cls;
-    if (!r) {
-        *con_cls = request_new(srv, conn, url, method);
+    if (!r || r->pre) {
+        *con_cls = request_new(srv, r, conn, url, method);
         r = *con_cls;
         /* Refuse an announced oversized body now, before reading it. */
         if (r->early_status == 413) {
@@ -587,6 +611,7 @@ static void request_log(struct http_req *r)
 
 static void request_free(struct http_req *r)
 {
+    free(r->raw_uri);
     if (r->data_free)
         r->data_free(r->data);
     for (int i = 0; i < MAX_PARAMS; i++) {
@@ -615,6 +640,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!r)
         return;
+    if (r->pre) { /* closed before the handler ever ran */
+        free(r->raw_uri);
+        free(r);
+        *con_cls = NULL;
+        return;
+    }
     if (!r->replied) {
         /* Closed before we answered: timeout or the client went away. */
         r->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
@@ -711,6 +742,7 @@ struct http_server *http_server_start(const struct config *cfg, const struct htt
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);

@@ -54,6 +54,9 @@ const char *http_method(const struct http_req *r);
 const char *http_path(const struct http_req *r);
 const char *http_header(const struct http_req *r, const char *name);
 const char *http_query(const struct http_req *r, const char *name);
+/* The query string exactly as received (after '?', before any fragment
+ * the client should not send), or NULL when the target had none. */
+const char *http_raw_query(const struct http_req *r);
 const char *http_cookie(const struct http_req *r, const char *name);
 /* Number of cookies with this name (two session cookies are refused). */
 int http_cookie_count(const struct http_req *r, const char *name);

@@ -18,6 +18,7 @@
 #include "org/audit.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/util.h"
 
 static struct {
@@ -654,11 +655,30 @@ int domain_org_for_email(const char *email, char org_id[ORG_ID_MAX], struct err 
     return err_set(e, "domain_not_verified", "No organization has verified %s.", d);
 }
 
+static int domain_verified_uncached(const char *org_id, const char *d, struct err *e);
+
+/* The verdict per (org, email domain) is kept in the process cache (short
+ * TTL, dropped on every invalidation message; domain changes publish one):
+ * a sign-in asks twice (ACS diagnostics, provisioning), the gate often. */
 int domain_verified_for_org(const char *org_id, const char *email, struct err *e)
 {
-    char d[DOMAIN_MAX];
+    char d[DOMAIN_MAX], key[TLCACHE_KEY_MAX];
     if (email_domain(email, d, e) < 0)
         return -1;
+    if (strlen(org_id) > 40 || strlen(d) > 200) /* never a truncated (shared) cache key */
+        return domain_verified_uncached(org_id, d, e);
+    snprintf(key, sizeof key, "dv:%.40s:%.200s", org_id, d);
+    int v;
+    if (tlcache_get(key, &v, sizeof v))
+        return v;
+    v = domain_verified_uncached(org_id, d, e);
+    if (v >= 0)
+        tlcache_put(key, &v, sizeof v);
+    return v;
+}
+
+static int domain_verified_uncached(const char *org_id, const char *d, struct err *e)
+{
     for (const char *p = d; p && strchr(p, '.'); p = strchr(p, '.') + 1) {
         struct domain_info info;
         struct err ne;

@@ -6,6 +6,7 @@
 #include "org/org.h"
 
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,16 +155,63 @@ static char *org_prefix(const char *org_id)
     return util_xasprintf("sg:{o:%s}:", org_id);
 }
 
+/* The full text (hash line, prelude, script) of each script, built once:
+ * scripts are static arrays, so their address names them. Building it per
+ * call was ~5% of a sign-in's CPU (issue 3 "Speed"). Never freed (bounded
+ * by the number of scripts in the binary); reachable, so no leak report. */
+#define ORG_SCRIPT_CACHE 64
+static struct {
+    const char *script;
+    char *full;
+} script_cache[ORG_SCRIPT_CACHE];
+static int script_cache_n;
+static pthread_mutex_t script_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *org_script_build(const char *script)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)script; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return util_xasprintf("-- %016llx\n%s%s", (unsigned long long)h, org_lua_prelude, script);
+}
+
+/* Cached full text of a static script; a table overflow builds a copy the
+ * caller must free (org_script_text_done). */
+static const char *org_script_text(const char *script)
+{
+    pthread_mutex_lock(&script_cache_lock);
+    for (int i = 0; i < script_cache_n; i++)
+        if (script_cache[i].script == script) {
+            const char *full = script_cache[i].full;
+            pthread_mutex_unlock(&script_cache_lock);
+            return full;
+        }
+    const char *full = NULL;
+    if (script_cache_n < ORG_SCRIPT_CACHE) {
+        script_cache[script_cache_n].script = script;
+        full = script_cache[script_cache_n++].full = org_script_build(script);
+    }
+    pthread_mutex_unlock(&script_cache_lock);
+    return full ? full : org_script_build(script);
+}
+
+static int org_script_cached(const char *full)
+{
+    pthread_mutex_lock(&script_cache_lock);
+    int found = 0;
+    for (int i = 0; i < script_cache_n && !found; i++)
+        found = script_cache[i].full == full;
+    pthread_mutex_unlock(&script_cache_lock);
+    return found;
+}
+
 struct store_reply *org_script(const char *script, const char *org_id, const struct org_actor *a, int nargs,
                                const char **args, struct err *e)
 {
     /* A first line unique to the script: the store's SHA cache compares
      * texts, and a shared prelude first would make every look-up compare
      * the prelude's kilobyte for every cached script. */
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)script; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    char *full = util_xasprintf("-- %016llx\n%s%s", (unsigned long long)h, org_lua_prelude, script);
+    const char *full = org_script_text(script);
     char *prefix = org_prefix(org_id);
     char now[32], amax[16];
     snprintf(now, sizeof now, "%lld", (long long)util_now_ms());
@@ -180,7 +228,8 @@ struct store_reply *org_script(const char *script, const char *org_id, const str
     struct store_reply *r = store_eval(e, full, 1, nargs + 5, argv, NULL);
     free(argv);
     free(prefix);
-    free(full);
+    if (!org_script_cached(full))
+        free((char *)full);
     if (!r)
         return NULL;
     if (store_reply_type(r) == STORE_ARRAY && store_reply_len(r) >= 1) {

@@ -155,7 +155,9 @@ int org_roles_json(const char *org_id, json_t **out, struct err *e);
 /* For the org/ modules: run one of their Lua scripts on org_id's keys.
  * ARGV starts with now_ms, audit cap, actor label, actor uid, operator flag
  * (filled here) followed by args. Returns the reply of a script that
- * returned {"ok", ...}, else NULL with e set from {"err", code, msg}. */
+ * returned {"ok", ...}, else NULL with e set from {"err", code, msg}.
+ * script must be a static string: its address names it in a cache of the
+ * full script texts. */
 struct store_reply;
 struct store_reply *org_script(const char *script, const char *org_id, const struct org_actor *a, int nargs,
                                const char **args, struct err *e);

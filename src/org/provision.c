@@ -30,9 +30,13 @@
     "end\n"
 
 /* ARGV: 6 email, 7 link (sha256 of issuer+NameID, '' when not persistent),
- * 8 new uid, 9 invitation token hash ('' = by email), 10 issuer. */
+ * 8 new uid, 9 invitation token hash ('' = by email), 10 issuer, 11 org id. */
 static const char lua_signin[] = LUA_MAKE_MEMBER
     "local email, link, newuid, tok, issuer = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
+    /* Only a sign-in that changes the directory tells the other instances to
+     * drop their cached reads: publishing on every sign-in cost a round trip
+     * and emptied every cache at sign-in rate (issue 3 "Speed"). */
+    "local function changed() redis.call('PUBLISH', '" STORE_INVALIDATION_CHANNEL "', ARGV[11]) end\n"
     "local function refuse(code, msg)\n"
     "  audit('signin', email, 'refused', code, '', '', 'issuer=' .. issuer) return {'err', code, msg} end\n"
     "local function ok(uid, how)\n"
@@ -55,6 +59,7 @@ static const char lua_signin[] = LUA_MAKE_MEMBER
     "  if link ~= '' and cur == '' then\n"
     "    redis.call('HSET', k('user:' .. uid), 'link', link)\n"
     "    redis.call('HSET', k('idp'), link, uid)\n"
+    "    changed()\n"
     "  end\n"
     "  return ok(uid, 'email')\n"
     "end\n"
@@ -68,7 +73,7 @@ static const char lua_signin[] = LUA_MAKE_MEMBER
     "    if tok ~= '' or redis.call('HGET', k('org'), 'capture') ~= '1' then\n"
     "      return refuse('invitation_expired', 'The invitation has expired.') end\n"
     "  else\n"
-    "    make_member(newuid, email, inv[2], link, inv[3])\n"
+    "    make_member(newuid, email, inv[2], link, inv[3]) changed()\n"
     "    redis.call('DEL', k('inv:' .. th)) redis.call('HDEL', k('inv_email'), email)\n"
     "    audit('invitation.accept', newuid, 'ok', '', '', inv[2] .. ' ' .. inv[3])\n"
     "    return ok(newuid, 'invited')\n"
@@ -77,7 +82,7 @@ static const char lua_signin[] = LUA_MAKE_MEMBER
     "if redis.call('HGET', k('org'), 'capture') == '1' then\n"
     "  local role = redis.call('HGET', k('org'), 'default_role') or 'member'\n"
     "  if role == 'owner' then role = 'member' end\n"
-    "  make_member(newuid, email, role, link, '')\n"
+    "  make_member(newuid, email, role, link, '') changed()\n"
     "  audit('member.jit', newuid, 'ok', '', '', role)\n"
     "  return ok(newuid, 'provisioned')\n"
     "end\n"
@@ -127,9 +132,11 @@ int provision_signin(const char *org_id, const char *issuer, const char *name_id
     if (invitation_token && *invitation_token)
         util_sha256_hex(invitation_token, strlen(invitation_token), th);
     org_new_id('u', uid);
-    struct org_actor a = {.label = norm};
-    const char *args[] = {norm, link, uid, th, issuer};
-    struct store_reply *r = org_script(lua_signin, org_id, &a, 5, args, e);
+    /* reads_only: the script publishes the invalidation itself, only when
+     * it changed a member */
+    struct org_actor a = {.label = norm, .reads_only = 1};
+    const char *args[] = {norm, link, uid, th, issuer, org_id};
+    struct store_reply *r = org_script(lua_signin, org_id, &a, 6, args, e);
     if (!r)
         return -1;
     const char *s;

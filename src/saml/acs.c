@@ -17,10 +17,12 @@
 #include "saml/flow.h"
 #include "saml/page.h"
 #include "saml/response.h"
+#include "saml/signins.h"
 #include "saml/sp.h"
 #include "session/session.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/tlcache.h"
 #include "util/url.h"
 #include "util/util.h"
 
@@ -73,17 +75,27 @@ static void add_check(struct acs *a, const char *name, int ok, const char *code,
     json_array_append_new(a->extra_checks, c);
 }
 
-/* Take the pending request: GET + DEL of the request and its RelayState
- * handle in one script, so two posts of one response cannot both win. */
-static const char lua_take[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if not v then return {0} end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "local ok, rec = pcall(cjson.decode, v)\n"
-    "if ok and type(rec) == 'table' and type(rec.rs) == 'string' and rec.rs:match('^%x+$') then\n"
-    "  redis.call('DEL', KEYS[2] .. 'rs:' .. rec.rs)\n"
+/* One script after the validator: take the pending request (GET + DEL of
+ * the request and its RelayState handle, so two posts of one response cannot
+ * both win) and put the assertion ID in the replay cache (SET NX until its
+ * NotOnOrAfter plus any skew the checks may have allowed). All keys share
+ * the org's hash tag. KEYS: request (a dummy when IdP-initiated), replay.
+ * ARGV: 1 "1" when there is a request to take, 2 replay TTL ms, 3 prefix.
+ * Returns {taken (0 unknown, 1 taken, 2 none needed), fresh, record}. */
+static const char lua_commit[] =
+    "local taken, v = 2, ''\n"
+    "if ARGV[1] == '1' then\n"
+    "  v = redis.call('GET', KEYS[1])\n"
+    "  if not v then return {0, 0, ''} end\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  taken = 1\n"
+    "  local ok, rec = pcall(cjson.decode, v)\n"
+    "  if ok and type(rec) == 'table' and type(rec.rs) == 'string' and rec.rs:match('^%x+$') then\n"
+    "    redis.call('DEL', ARGV[3] .. 'rs:' .. rec.rs)\n"
+    "  end\n"
     "end\n"
-    "return {1, v}\n";
+    "local fresh = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) and 1 or 0\n"
+    "return {taken, fresh, v}\n";
 
 static int take_record(struct acs *a, const char *json)
 {
@@ -112,48 +124,49 @@ static int take_record(struct acs *a, const char *json)
     return ok;
 }
 
-static int request_pending(void *ctx, const char *in_response_to)
+/* The outcome of the commit script as checks and an error code. */
+static int commit_result(struct acs *a, int taken, int fresh, const char *rec)
 {
-    struct acs *a = ctx;
-    char *key = tagged_key(a->org.id, "req", in_response_to);
-    char *prefix = util_xasprintf("sg:{o:%s}:", a->org.id);
-    const char *args[] = {key, prefix};
-    struct err e;
-    struct store_reply *r = store_eval(&e, lua_take, 2, 0, args, NULL);
-    free(key);
-    free(prefix);
-    if (!r || store_reply_type(r) != STORE_ARRAY) {
-        store_reply_free(r);
-        return -1;
+    const char *irt = a->res.in_response_to;
+    if (irt) {
+        int ok = taken == 1 && take_record(a, rec);
+        const char *code = a->relay_mismatch ? "saml_relay_state_mismatch" : "saml_in_response_to_mismatch";
+        add_check(a, "request_pending", ok, ok ? NULL : code, "a pending request of this organization", irt);
+        if (!ok)
+            return err_set(&a->e, code, NULL);
     }
-    int found = store_reply_int(store_reply_elem(r, 0)) == 1;
-    const char *json = found ? store_reply_str(store_reply_elem(r, 1), NULL) : NULL;
-    int rc = json ? take_record(a, json) : 0;
-    store_reply_free(r);
-    return rc;
-}
-
-/* SET NX until the assertion's NotOnOrAfter plus any skew the checks may
- * have allowed: the assertion cannot be accepted again while it is valid. */
-static int replay_check(struct acs *a)
-{
-    char *key = tagged_key(a->org.id, "replay", a->res.assertion_id);
-    /* + 600 s: the largest skew a connection may allow (longer is harmless). */
-    long long ms = ((long long)a->res.not_on_or_after + 600) * 1000 - util_now_ms();
-    if (ms < 1000)
-        ms = 1000;
-    char px[32];
-    snprintf(px, sizeof px, "%lld", ms);
-    struct store_reply *r = store_cmdl(&a->e, "SET", key, "1", "NX", "PX", px, NULL);
-    free(key);
-    if (!r)
-        return -1;
-    int fresh = store_reply_type(r) == STORE_STATUS;
-    store_reply_free(r);
     add_check(a, "replay", fresh, fresh ? NULL : "saml_replay", NULL, NULL);
     if (!fresh)
         return err_set(&a->e, "saml_replay", NULL);
     return 0;
+}
+
+static int request_and_replay(struct acs *a)
+{
+    const char *irt = a->res.in_response_to;
+    char *kreq = tagged_key(a->org.id, "req", irt ? irt : "-");
+    char *krep = tagged_key(a->org.id, "replay", a->res.assertion_id);
+    char *prefix = util_xasprintf("sg:{o:%s}:", a->org.id);
+    /* + 600 s: the largest skew a connection may allow (longer is harmless). */
+    long long ms = ((long long)a->res.not_on_or_after + 600) * 1000 - util_now_ms();
+    char px[32];
+    snprintf(px, sizeof px, "%lld", ms < 1000 ? 1000 : ms);
+    const char *args[] = {kreq, krep, irt ? "1" : "0", px, prefix};
+    struct store_reply *r = store_eval(&a->e, lua_commit, 2, 3, args, NULL);
+    int rc = -1;
+    if (!r || store_reply_type(r) != STORE_ARRAY || store_reply_len(r) != 3) {
+        if (r)
+            err_set(&a->e, "store_error", "unexpected reply of the ACS script");
+        goto done;
+    }
+    rc = commit_result(a, (int)store_reply_int(store_reply_elem(r, 0)), (int)store_reply_int(store_reply_elem(r, 1)),
+                       store_reply_str(store_reply_elem(r, 2), NULL));
+done:
+    store_reply_free(r);
+    free(kreq);
+    free(krep);
+    free(prefix);
+    return rc;
 }
 
 static int domain_check(struct acs *a)
@@ -338,18 +351,12 @@ static int acs_validate(struct acs *a)
     struct response_settings s;
     memset(&s, 0, sizeof s);
     connection_response_settings(a->conn, &s);
-    s.request_pending = request_pending;
-    s.request_ctx = a;
+    s.defer_in_response_to = 1; /* request_and_replay, one script */
     s.max_size = (size_t)a->cfg->saml_max_response_bytes;
     /* The org's domains are checked after the signature, against the
      * directory (include_subdomains, DNS re-checks): any domain here. */
     s.allowed_domains = NULL;
-    if (response_validate(form, strlen(form), &s, &a->res, &a->e) < 0) {
-        if (a->relay_mismatch)
-            err_set(&a->e, "saml_relay_state_mismatch", NULL);
-        return -1;
-    }
-    return 0;
+    return response_validate(form, strlen(form), &s, &a->res, &a->e);
 }
 
 static void acs_done(struct acs *a)
@@ -374,6 +381,23 @@ static void acs_test_passed(struct acs *a)
     http_redirect(a->r, 303, a->rd);
 }
 
+/* Organizations change rarely: the process cache (short TTL, dropped on
+ * every invalidation message, which every org change publishes) saves two
+ * Redis round trips per sign-in (issue 3 "Speed"). */
+static int acs_org_lookup(const char *slug, struct org_info *org, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    if (!slug || strlen(slug) > 100)
+        return org_lookup(slug, org, e);
+    snprintf(key, sizeof key, "o:%s", slug);
+    if (tlcache_get(key, org, sizeof *org))
+        return 0;
+    if (org_lookup(slug, org, e) < 0)
+        return -1;
+    tlcache_put(key, org, sizeof *org);
+    return 0;
+}
+
 void flow_acs(struct http_req *r)
 {
     struct acs a;
@@ -383,26 +407,31 @@ void flow_acs(struct http_req *r)
     a.extra_checks = json_array();
     err_clear(&a.e);
     struct org_info org;
-    if (org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
+    if (acs_org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
+        signins_count(&a.e);
         page_reply_err(r, &a.e);
         goto done;
     }
     a.org = org;
     http_log_org(r, org.slug);
     if (!(a.conn = connection_get(&a.org, &a.e)) || acs_validate(&a) < 0 || domain_check(&a) < 0 ||
-        replay_check(&a) < 0) {
+        request_and_replay(&a) < 0) {
+        signins_count(&a.e);
         acs_fail(&a);
         goto done;
     }
     if (a.test_id && a.rd) {
+        /* A console test sign-in: every check ran, nobody is provisioned. */
         a.audited = 1;
         acs_test_passed(&a);
         goto done;
     }
     if (sign_in(&a) < 0) {
+        signins_count(&a.e);
         acs_fail(&a);
         goto done;
     }
+    signins_count(NULL);
     char *home = util_xasprintf("%s/", org_base_url());
     http_redirect(r, 303, a.rd ? a.rd : home);
     free(home);
@@ -428,26 +457,6 @@ static int slo_end(void *ctx, const char *name_id, const char *session_index)
     return 0;
 }
 
-/* The Redirect binding's signed query, rebuilt from the decoded parameters
- * in the order SAML Bindings 3.4.4.1 signs them. MHD does not hand us the
- * raw query; IdPs encode with upper-case %XX of every reserved byte, as
- * url_encode does. */
-static char *redirect_query(struct http_req *r, const char *kind)
-{
-    const char *names[] = {kind, "RelayState", "SigAlg", "Signature"};
-    struct buf b;
-    buf_init(&b);
-    for (size_t i = 0; i < 4; i++) {
-        const char *v = http_query(r, names[i]);
-        if (!v)
-            continue;
-        char *enc = url_encode(v);
-        buf_appendf(&b, "%s%s=%s", b.len ? "&" : "", names[i], enc);
-        free(enc);
-    }
-    return b.data;
-}
-
 static void slo_request(struct http_req *r, const struct org_info *org, struct connection *c, const char *msg)
 {
     struct err e;
@@ -467,13 +476,49 @@ static void slo_request(struct http_req *r, const struct org_info *org, struct c
     free(url);
 }
 
+/* Consume our pending LogoutRequest that this LogoutResponse answers: DEL
+ * returns 1 once, so a response is accepted once, and only for this org
+ * (the key lives under its tag). */
+static int logout_pending_take(const char *org_id, const char *in_response_to, struct err *e)
+{
+    char *key = tagged_key(org_id, "logout", in_response_to);
+    struct store_reply *r = store_cmdl(e, "DEL", key, NULL);
+    free(key);
+    if (!r)
+        return -1;
+    int found = store_reply_type(r) == STORE_INTEGER && store_reply_int(r) == 1;
+    store_reply_free(r);
+    if (!found)
+        return err_set(e, "saml_in_response_to_mismatch",
+                       "the LogoutResponse answers no pending logout of this organization");
+    return 0;
+}
+
+static void slo_response(struct http_req *r, const struct org_info *org, struct connection *c, const char *msg)
+{
+    struct err e;
+    err_clear(&e);
+    char *irt = NULL;
+    if (sp_logout_handle_response(connection_sp(c), msg, &irt, &e) < 0 ||
+        logout_pending_take(org->id, irt, &e) < 0) {
+        log_msg(LOG_WARN, "SLO response of org %s refused: %s", org->slug, e.msg);
+        page_reply_err(r, &e);
+        free(irt);
+        return;
+    }
+    free(irt);
+    char *home = util_xasprintf("%s/", org_base_url());
+    const char *kv[] = {"home", home, NULL};
+    page_reply(r, 200, "signed_out", kv, NULL);
+    free(home);
+}
+
 void flow_slo(struct http_req *r)
 {
     struct err e;
     err_clear(&e);
     struct org_info org;
     struct connection *c = NULL;
-    char *query = NULL;
     if (org_lookup(http_param(r, "org"), &org, &e) < 0 || !(c = connection_get(&org, &e))) {
         page_reply_err(r, &e);
         goto done;
@@ -482,26 +527,18 @@ void flow_slo(struct http_req *r)
     int post = strcmp(http_method(r), "POST") == 0;
     const char *req = post ? http_form(r, "SAMLRequest") : http_query(r, "SAMLRequest");
     const char *resp = post ? http_form(r, "SAMLResponse") : http_query(r, "SAMLResponse");
-    if (req && !post)
-        query = redirect_query(r, "SAMLRequest");
-    else if (resp && !post)
-        query = redirect_query(r, "SAMLResponse");
+    /* Redirect binding: the signature covers the query string exactly as
+     * sent (SAML Bindings 3.4.4.1); re-encoding decoded values breaks on any
+     * IdP that encodes differently (lower-case %xx, unescaped '~'). */
+    const char *query = post ? NULL : http_raw_query(r);
     if (req) {
         slo_request(r, &org, c, post ? req : query);
     } else if (resp) {
-        if (sp_logout_handle_response(connection_sp(c), post ? resp : query, &e) < 0) {
-            page_reply_err(r, &e);
-            goto done;
-        }
-        char *home = util_xasprintf("%s/", org_base_url());
-        const char *kv[] = {"home", home, NULL};
-        page_reply(r, 200, "signed_out", kv, NULL);
-        free(home);
+        slo_response(r, &org, c, post ? resp : query);
     } else {
         err_set(&e, "saml_logout_invalid", "neither SAMLRequest nor SAMLResponse");
         page_reply_err(r, &e);
     }
 done:
-    free(query);
     connection_release(c);
 }

@@ -22,11 +22,11 @@
 static const char cli_usage[] =
     "usage: ssogate verify-response --idp-metadata FILE --sp-entity-id ID --acs-url URL\n"
     "        [--now RFC3339] [--request-id ID] [--allowed-domain DOMAIN]...\n"
-    "        [--sp-key FILE] [--allow-idp-initiated] [--clock-skew SECONDS]\n"
+    "        [--sp-key FILE] [--sp-next-key FILE] [--allow-idp-initiated] [--clock-skew SECONDS]\n"
     "        [--email-attribute NAME] [--allow-sha1] RESPONSE_FILE|-\n";
 
 struct cli_opts {
-    const char *metadata, *sp_entity_id, *acs_url, *request_id, *sp_key, *email_attr;
+    const char *metadata, *sp_entity_id, *acs_url, *request_id, *sp_key, *sp_next_key, *email_attr;
     const char *input;
     const char *domains[CLI_MAX_DOMAINS];
     size_t n_domains;
@@ -70,7 +70,7 @@ static int cli_parse_int(const char *s, int lo, int hi, int *out)
 
 static int cli_parse(int argc, char **argv, struct cli_opts *o)
 {
-    enum { O_META = 1, O_SP, O_ACS, O_NOW, O_REQ, O_DOM, O_KEY, O_IDPI, O_SKEW, O_EATTR, O_SHA1 };
+    enum { O_META = 1, O_SP, O_ACS, O_NOW, O_REQ, O_DOM, O_KEY, O_IDPI, O_SKEW, O_EATTR, O_SHA1, O_NKEY };
     static const struct option longopts[] = {
         {"idp-metadata", required_argument, NULL, O_META},
         {"sp-entity-id", required_argument, NULL, O_SP},
@@ -79,6 +79,7 @@ static int cli_parse(int argc, char **argv, struct cli_opts *o)
         {"request-id", required_argument, NULL, O_REQ},
         {"allowed-domain", required_argument, NULL, O_DOM},
         {"sp-key", required_argument, NULL, O_KEY},
+        {"sp-next-key", required_argument, NULL, O_NKEY},
         {"allow-idp-initiated", no_argument, NULL, O_IDPI},
         {"clock-skew", required_argument, NULL, O_SKEW},
         {"email-attribute", required_argument, NULL, O_EATTR},
@@ -96,6 +97,7 @@ static int cli_parse(int argc, char **argv, struct cli_opts *o)
         case O_ACS: o->acs_url = optarg; break;
         case O_REQ: o->request_id = optarg; break;
         case O_KEY: o->sp_key = optarg; break;
+        case O_NKEY: o->sp_next_key = optarg; break;
         case O_EATTR: o->email_attr = optarg; break;
         case O_IDPI: o->allow_idp_initiated = 1; break;
         case O_SHA1: o->allow_sha1 = 1; break;
@@ -200,6 +202,15 @@ int cli_verify_response(int argc, char **argv)
     if (o.sp_key && !(key = spkey_new_from_file(o.sp_key, &e))) {
         rc = cli_fail(&e, NULL, 2);
         goto done;
+    }
+    if (o.sp_next_key) {
+        struct spkey *next = spkey_new_from_file(o.sp_next_key, &e);
+        if (!next || !key) {
+            spkey_free(next);
+            rc = next ? cli_usage_error("--sp-next-key needs --sp-key") : cli_fail(&e, NULL, 2);
+            goto done;
+        }
+        spkey_chain(key, next);
     }
     data = strcmp(o.input, "-") == 0 ? cli_read_stdin(CLI_MAX_INPUT, &len)
                                      : util_read_file(o.input, CLI_MAX_INPUT, &len);

@@ -11,15 +11,17 @@
 #include "cli.h"
 #include "org/org.h"
 #include "saml/connection.h"
+#include "saml/mdurl.h"
 #include "saml/saml.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/util.h"
 
 static const char usage[] =
-    "usage: ssogate connection set ORG --idp-metadata FILE [--email-attribute NAME]\n"
+    "usage: ssogate connection set ORG (--idp-metadata FILE | --idp-metadata-url URL) [--email-attribute NAME]\n"
     "                              [--allow-idp-initiated] [--allow-sha1] [--clock-skew SECONDS] [-c FILE]\n"
-    "       ssogate connection show ORG [-c FILE]\n";
+    "       ssogate connection show ORG [-c FILE]\n"
+    "       ssogate connection refresh ORG [-c FILE]\n";
 
 static const struct org_actor cli_actor = {.operator = 1, .uid = "", .label = "cli"};
 
@@ -38,17 +40,18 @@ static int fail_json(const struct err *e)
 }
 
 struct copts {
-    const char *config, *metadata, *email_attr;
+    const char *config, *metadata, *metadata_url, *email_attr;
     int idp_init, sha1, skew;
 };
 
-enum { O_MD = 256, O_EMAIL, O_IDPINIT, O_SHA1, O_SKEW };
+enum { O_MD = 256, O_EMAIL, O_IDPINIT, O_SHA1, O_SKEW, O_MDURL };
 
 static int parse(int argc, char **argv, struct copts *o)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"idp-metadata", required_argument, NULL, O_MD},
+        {"idp-metadata-url", required_argument, NULL, O_MDURL},
         {"email-attribute", required_argument, NULL, O_EMAIL},
         {"allow-idp-initiated", no_argument, NULL, O_IDPINIT},
         {"allow-sha1", no_argument, NULL, O_SHA1},
@@ -65,6 +68,7 @@ static int parse(int argc, char **argv, struct copts *o)
         switch (ch) {
         case 'c': o->config = optarg; break;
         case O_MD: o->metadata = optarg; break;
+        case O_MDURL: o->metadata_url = optarg; break;
         case O_EMAIL: o->email_attr = optarg; break;
         case O_IDPINIT: o->idp_init = 1; break;
         case O_SHA1: o->sha1 = 1; break;
@@ -101,7 +105,22 @@ static int setup(const char *path, struct config *cfg)
     return 0;
 }
 
-static int run(const char *sub, const char *slug, const struct copts *o)
+/* The metadata document from --idp-metadata FILE or --idp-metadata-url URL. */
+static char *read_metadata(const struct copts *o, int timeout_ms, size_t *len, struct err *e)
+{
+    char *md = NULL;
+    if (o->metadata_url) {
+        mdurl_fetch(o->metadata_url, timeout_ms, CONNECTION_MAX_METADATA, &md, len, e);
+        return md;
+    }
+    md = util_read_file(o->metadata, CONNECTION_MAX_METADATA, len);
+    if (!md)
+        err_set(e, "saml_metadata_invalid", "cannot read %s (missing, or over %d bytes)", o->metadata,
+                CONNECTION_MAX_METADATA);
+    return md;
+}
+
+static int run(const char *sub, const char *slug, const struct copts *o, const struct config *cfg)
 {
     struct err e;
     err_clear(&e);
@@ -109,7 +128,9 @@ static int run(const char *sub, const char *slug, const struct copts *o)
     if (org_lookup(slug, &org, &e) < 0)
         return fail_json(&e);
     json_t *out = NULL;
-    if (!strcmp(sub, "show")) {
+    if (!strcmp(sub, "refresh") && connection_refresh(&org, cfg->saml_metadata_timeout_ms, &e) < 0)
+        return fail_json(&e);
+    if (!strcmp(sub, "show") || !strcmp(sub, "refresh")) {
         out = connection_show(&org, &e);
         if (!out)
             return fail_json(&e);
@@ -117,14 +138,12 @@ static int run(const char *sub, const char *slug, const struct copts *o)
         return 0;
     }
     size_t len = 0;
-    char *md = util_read_file(o->metadata, CONNECTION_MAX_METADATA, &len);
-    if (!md) {
-        err_set(&e, "saml_metadata_invalid", "cannot read %s (missing, or over %d bytes)", o->metadata,
-                CONNECTION_MAX_METADATA);
+    char *md = read_metadata(o, cfg->saml_metadata_timeout_ms, &len, &e);
+    if (!md)
         return fail_json(&e);
-    }
     struct connection_input in = {
-        .idp_metadata = md, .idp_metadata_len = len, .email_attribute = o->email_attr,
+        .idp_metadata = md, .idp_metadata_len = len, .idp_metadata_url = o->metadata_url,
+        .email_attribute = o->email_attr,
         .allow_idp_initiated = o->idp_init, .allow_sha1 = o->sha1, .clock_skew_s = o->skew,
     };
     int rc = connection_set(&cli_actor, &org, &in, &out, &e);
@@ -137,7 +156,7 @@ static int run(const char *sub, const char *slug, const struct copts *o)
 
 int cli_connection(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "show"))) {
+    if (argc < 3 || (strcmp(argv[1], "set") && strcmp(argv[1], "show") && strcmp(argv[1], "refresh"))) {
         fputs(usage, stderr);
         return 2;
     }
@@ -145,7 +164,7 @@ int cli_connection(int argc, char **argv)
     const char *slug = argv[2];
     struct copts o;
     if (slug[0] == '-' || parse(argc - 2, argv + 2, &o) < 0 || optind != argc - 2 ||
-        (!strcmp(sub, "set") && !o.metadata)) {
+        (!strcmp(sub, "set") && !o.metadata == !o.metadata_url)) {
         fputs(usage, stderr);
         return 2;
     }
@@ -153,7 +172,7 @@ int cli_connection(int argc, char **argv)
     int rc = setup(o.config, &cfg);
     if (rc)
         return rc;
-    rc = run(sub, slug, &o);
+    rc = run(sub, slug, &o, &cfg);
     connection_shutdown();
     store_shutdown();
     saml_shutdown();

@@ -13,6 +13,7 @@
 #include "saml/response.h"
 #include "util/config.h"
 #include "util/err.h"
+#include "util/util.h"
 
 #define CONNECTION_MAX_METADATA (512 * 1024)
 
@@ -29,6 +30,7 @@ void connection_shutdown(void);
 struct connection_input {
     const char *idp_metadata;     /* EntityDescriptor XML */
     size_t idp_metadata_len;
+    const char *idp_metadata_url; /* NULL/"": set by file; else where it came from */
     const char *email_attribute;  /* NULL or "": NameID / email / mail / OIDs */
     int allow_idp_initiated;
     int allow_sha1;
@@ -45,6 +47,20 @@ int connection_set(const struct org_actor *a, const struct org_info *org, const 
  *  "allow_idp_initiated", "allow_sha1", "clock_skew_s", "sp_entity_id",
  *  "acs_url", "slo_url_sp", "updated"}; NULL + connection_not_found. */
 json_t *connection_show(const struct org_info *org, struct err *e);
+
+/* Fetch the org's idp_metadata_url again (bounded by timeout_ms) and, when
+ * the document changed and validates (idp_new + LassoServer, same entityID),
+ * store it with a new version, audited "connection.metadata_refresh". The
+ * stored metadata (and its certificates) stay in force on any failure, which
+ * is logged and audited. 1 updated, 0 unchanged or no URL, -1 failed. */
+int connection_refresh(const struct org_info *org, int timeout_ms, struct err *e);
+
+/* Log a warning for each IdP signing certificate that expires within
+ * [saml] cert_warn_days (or has expired); returns how many, -1 on error. */
+int connection_check_expiry(const struct org_info *org, struct err *e);
+/* ssogate_idp_cert_expiry_seconds{org} and ssogate_idp_certs_expiring{org}
+ * gauges (Prometheus text) for the connections compiled in this process. */
+void connection_metrics_render(struct buf *out);
 
 /* The compiled connection of an org (one HGET of the version per call; a
  * recompile when it moved). connection_not_found when the org has none.

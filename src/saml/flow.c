@@ -308,6 +308,21 @@ static void signed_out_page(struct http_req *r)
     free(home);
 }
 
+/* Keep our LogoutRequest's ID under the org's tag for the request TTL: the
+ * IdP's LogoutResponse is accepted only with InResponseTo = a pending logout
+ * of this org, once (acs.c flow_slo). */
+static int logout_pending_put(const char *org_id, const char *rid, struct err *e)
+{
+    char *key = org_key(org_id, "logout", rid);
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", cfg->saml_request_ttl_s);
+    struct store_reply *r = store_cmdl(e, "SET", key, "1", "EX", ttl, NULL);
+    free(key);
+    int rc = r && store_reply_type(r) == STORE_STATUS ? 0 : -1;
+    store_reply_free(r);
+    return rc;
+}
+
 /* After the local session is gone: the IdP's SLO when it has one. */
 static void logout_at_idp_or_reply(struct http_req *r, const struct session *s)
 {
@@ -315,12 +330,15 @@ static void logout_at_idp_or_reply(struct http_req *r, const struct session *s)
     err_clear(&e);
     struct org_info org;
     struct connection *c = NULL;
-    char *url = NULL;
+    char *url = NULL, *rid = NULL;
     if (org_lookup(s->org, &org, &e) == 0 && (c = connection_get(&org, &e)) != NULL &&
-        sp_logout_request(connection_sp(c), s->name_id, s->name_id_format, s->session_index, NULL, &url, &e) == 0)
+        sp_logout_request(connection_sp(c), s->name_id, s->name_id_format, s->session_index, NULL, &url, &rid,
+                          &e) == 0 &&
+        logout_pending_put(org.id, rid, &e) == 0)
         http_redirect(r, 303, url);
     else
         signed_out_page(r);
+    free(rid);
     free(url);
     connection_release(c);
 }

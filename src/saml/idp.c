@@ -10,6 +10,9 @@
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/keys.h>
 #include <xmlsec/crypto.h>
+#include <openssl/asn1.h>
+#include <openssl/x509.h>
+#include <time.h>
 
 #include "saml/saml.h"
 #include "util/util.h"
@@ -31,6 +34,7 @@ struct idp {
     int want_signed_requests;
     xmlSecKeyPtr keys[IDP_MAX_KEYS];
     char *cert_b64[IDP_MAX_KEYS];   /* whitespace-free, to order attempts */
+    time_t not_after[IDP_MAX_KEYS]; /* the certificate's notAfter (expiry warnings) */
     size_t n_keys;
     struct idp_endpoint sso[IDP_MAX_ENDPOINTS];
     size_t n_sso;
@@ -53,6 +57,21 @@ static char *idp_attr(const xmlNode *n, const char *name)
     char *s = util_xstrdup((const char *)v);
     xmlFree(v);
     return s;
+}
+
+/* notAfter of a DER certificate as Unix time; 0 when unreadable. Only for
+ * the expiry warning: lasso/xmlsec never check metadata certificate dates
+ * (SAML metadata interop profile: the key is what counts). */
+static time_t idp_cert_not_after(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    struct tm tm;
+    time_t t = 0;
+    if (x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+        t = timegm(&tm);
+    X509_free(x);
+    return t;
 }
 
 /* Load every X509Certificate under one KeyDescriptor's KeyInfo/X509Data. */
@@ -80,6 +99,7 @@ static int idp_load_certs(struct idp *idp, const xmlNode *kd, struct err *e)
                     return err_set(e, "saml_metadata_invalid",
                                    "a signing certificate is not valid base64");
                 idp->cert_b64[idp->n_keys] = util_b64_encode(der, der_len);
+                idp->not_after[idp->n_keys] = idp_cert_not_after(der, der_len);
                 xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory(
                     der, der_len, xmlSecKeyDataFormatCertDer, NULL, NULL, NULL);
                 free(der);
@@ -280,6 +300,11 @@ int idp_want_authn_requests_signed(const struct idp *idp)
 size_t idp_key_count(const struct idp *idp)
 {
     return idp->n_keys;
+}
+
+time_t idp_key_not_after(const struct idp *idp, size_t i)
+{
+    return i < idp->n_keys ? idp->not_after[i] : 0;
 }
 
 struct _xmlSecKey *idp_key_at(const struct idp *idp, size_t i)

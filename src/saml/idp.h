@@ -7,6 +7,7 @@
 #define SSOGATE_SAML_IDP_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "util/err.h"
 
@@ -35,6 +36,8 @@ int idp_want_authn_requests_signed(const struct idp *idp);
 /* The signing keys, in metadata order (for saml/ only; owned by idp). */
 size_t idp_key_count(const struct idp *idp);
 struct _xmlSecKey *idp_key_at(const struct idp *idp, size_t i);
+/* notAfter of key i's certificate (Unix time), 0 when unreadable. */
+time_t idp_key_not_after(const struct idp *idp, size_t i);
 /* Index of the metadata key whose certificate is b64 (whitespace ignored),
  * or -1. Only a hint for which key to try first: a certificate in a
  * response is never trusted by itself. */

@@ -452,6 +452,9 @@ static int rv_in_response_to(struct rv *v, const char *irt_scd)
         rc = rv_check(v, "in_response_to", 0, "saml_in_response_to_mismatch",
                       irt_resp, irt_scd, "InResponseTo differs between the Response and "
                       "its SubjectConfirmationData");
+    } else if (irt && v->s->defer_in_response_to) {
+        v->in_response_to = util_xstrdup(irt);
+        rc = rv_check(v, "in_response_to", 1, NULL, "a pending request (checked after validation)", irt, NULL);
     } else if (irt && v->s->request_pending) {
         rc = rv_irt_lookup(v, irt);
     } else if (irt) {

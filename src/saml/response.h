@@ -34,6 +34,12 @@ struct response_settings {
      * check before it passed, so garbage never costs a store round trip. */
     int (*request_pending)(void *ctx, const char *in_response_to);
     void *request_ctx;
+    /* Instead of both: the caller checks the InResponseTo it gets in
+     * out->in_response_to against its store after a successful validation
+     * (the ACS folds that into one script with the replay check). The
+     * validator then only checks that the Response and the confirmation
+     * agree, and records the value as "in_response_to" (deferred). */
+    int defer_in_response_to;
     int allow_idp_initiated;         /* accept responses without InResponseTo */
     int allow_sha1;                  /* accept RSA-SHA1 and SHA-1 digests */
     const char *email_attribute;     /* attribute Name to read the email from */

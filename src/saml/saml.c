@@ -3,6 +3,8 @@
  * hardened parser for untrusted XML (no DTD, no entities, no network). */
 #include "saml/saml.h"
 
+#include <curl/curl.h>
+
 #include <glib.h>
 #include <lasso/lasso.h>
 #include <libxml/parser.h>
@@ -96,6 +98,9 @@ int saml_init(struct err *e)
     xmlSecIOCleanupCallbacks();
     /* xmlsec parses decrypted content with these; its default has NOENT. */
     xmlSecParserSetDefaultOptions(XML_PARSE_NONET | XML_PARSE_NOCDATA);
+    /* IdP metadata downloads (mdurl.c) run on several threads: libcurl's
+     * global state is set up once here, before any thread exists. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     saml_ready = 1;
     return 0;
 }
@@ -105,6 +110,7 @@ void saml_shutdown(void)
     if (!saml_ready)
         return;
     lasso_shutdown();
+    curl_global_cleanup();
     saml_ready = 0;
 }
 

@@ -202,8 +202,10 @@ done:
 }
 
 int sp_logout_request(const struct sp *sp, const char *name_id, const char *name_id_format,
-                      const char *session_index, const char *relay_state, char **url, struct err *e)
+                      const char *session_index, const char *relay_state, char **url, char **request_id,
+                      struct err *e)
 {
+    *request_id = NULL;
     if (!sp->has_slo)
         return 1;
     int rc = -1;
@@ -238,7 +240,15 @@ int sp_logout_request(const struct sp *sp, const char *name_id, const char *name
         err_set(e, "internal_error", "lasso could not build the LogoutRequest");
         goto done;
     }
+    LassoSamlp2RequestAbstract *req = LASSO_IS_SAMLP2_REQUEST_ABSTRACT(LASSO_PROFILE(logout)->request)
+                                          ? LASSO_SAMLP2_REQUEST_ABSTRACT(LASSO_PROFILE(logout)->request)
+                                          : NULL;
+    if (!req || !req->ID) {
+        err_set(e, "internal_error", "lasso built a LogoutRequest without an ID");
+        goto done;
+    }
     *url = util_xstrdup(LASSO_PROFILE(logout)->msg_url);
+    *request_id = util_xstrdup(req->ID);
     rc = 0;
 done:
     g_object_unref(subj);
@@ -329,8 +339,9 @@ done:
     return rc;
 }
 
-int sp_logout_handle_response(const struct sp *sp, const char *msg, struct err *e)
+int sp_logout_handle_response(const struct sp *sp, const char *msg, char **in_response_to, struct err *e)
 {
+    *in_response_to = NULL;
     LassoLogout *lo = lasso_logout_new(sp->server);
     LassoProfile *p = LASSO_PROFILE(lo);
     lasso_profile_set_signature_verify_hint(p, LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE);
@@ -346,6 +357,11 @@ int sp_logout_handle_response(const struct sp *sp, const char *msg, struct err *
                      lasso_strerror(lrc ? lrc : p->signature_status));
     else if (!p->remote_providerID || strcmp(p->remote_providerID, sp->idp_entity_id) != 0)
         rc = err_set(e, "saml_issuer_mismatch", "the LogoutResponse is not from this organization's IdP");
+    else if (!LASSO_IS_SAMLP2_STATUS_RESPONSE(p->response) ||
+             !LASSO_SAMLP2_STATUS_RESPONSE(p->response)->InResponseTo)
+        rc = err_set(e, "saml_in_response_to_mismatch", "the LogoutResponse answers no request (no InResponseTo)");
+    else
+        *in_response_to = util_xstrdup(LASSO_SAMLP2_STATUS_RESPONSE(p->response)->InResponseTo);
     lasso_logout_destroy(lo);
     return rc;
 }

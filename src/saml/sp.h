@@ -35,9 +35,11 @@ void sp_free(struct sp *sp);
 int sp_authn_request(const struct sp *sp, const char *relay_state, char **url, char **request_id, struct err *e);
 
 /* A signed LogoutRequest (HTTP-Redirect) for name_id / session_index, or 1
- * when the IdP has no SLO endpoint (nothing to send). */
+ * when the IdP has no SLO endpoint (nothing to send). *request_id gets its
+ * ID (malloc'd), to match the IdP's LogoutResponse with. */
 int sp_logout_request(const struct sp *sp, const char *name_id, const char *name_id_format,
-                      const char *session_index, const char *relay_state, char **url, struct err *e);
+                      const char *session_index, const char *relay_state, char **url, char **request_id,
+                      struct err *e);
 
 /* An IdP-initiated LogoutRequest: msg is the query string (Redirect
  * binding: SAMLRequest, RelayState, SigAlg, Signature, in that order) or the
@@ -50,8 +52,11 @@ int sp_logout_request(const struct sp *sp, const char *name_id, const char *name
 typedef int (*sp_slo_end_fn)(void *ctx, const char *name_id, const char *session_index);
 int sp_logout_handle_request(const struct sp *sp, const char *msg, sp_slo_end_fn end, void *ctx, char **url,
                              struct err *e);
-/* The IdP's LogoutResponse to our LogoutRequest: signature required. */
-int sp_logout_handle_response(const struct sp *sp, const char *msg, struct err *e);
+/* The IdP's LogoutResponse to our LogoutRequest: signature required (over
+ * the raw query string for the Redirect binding); *in_response_to gets its
+ * InResponseTo (malloc'd) for the caller to match against its pending
+ * logouts; a response without one is refused. */
+int sp_logout_handle_response(const struct sp *sp, const char *msg, char **in_response_to, struct err *e);
 /* Whether the IdP has a Redirect SLO endpoint. */
 int sp_has_slo(const struct sp *sp);
 

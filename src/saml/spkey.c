@@ -1,5 +1,8 @@
 /* SP decryption key: one xmlsec keys manager per connection holding only the
- * SP's private key, so decrypting a response never reads a key file. */
+ * SP's private key, so decrypting a response never reads a key file. During a
+ * rollover the next key is chained after the current one and tried second:
+ * an IdP that already picked up the next certificate from our metadata
+ * encrypts to it before we switch. */
 #include "saml/spkey.h"
 
 #include <errno.h>
@@ -21,6 +24,7 @@
 
 struct spkey {
     xmlSecKeysMngrPtr mngr;
+    struct spkey *next;   /* the next key during a rollover, or NULL */
 };
 
 struct spkey *spkey_new(const char *pem, size_t len, struct err *e)
@@ -70,6 +74,7 @@ void spkey_free(struct spkey *k)
         return;
     if (k->mngr)
         xmlSecKeysMngrDestroy(k->mngr);
+    spkey_free(k->next);
     free(k);
 }
 
@@ -193,11 +198,35 @@ static int spkey_prepare(xmlNode *ea, xmlNode *ed, struct err *e)
     return 0;
 }
 
+void spkey_chain(struct spkey *k, struct spkey *next)
+{
+    while (k->next)
+        k = k->next;
+    k->next = next;
+}
+
+/* One xmlsec decryption attempt with one key manager. The simple keys store
+ * hands out its first private key only, so each key gets its own manager
+ * and attempt. A failed attempt leaves the document as it was: RSA-OAEP
+ * refuses the EncryptedKey before any content is replaced. */
+static int spkey_try(const struct spkey *k, xmlNode *ed, int *replaced)
+{
+    *replaced = 0;
+    xmlSecEncCtxPtr ctx = xmlSecEncCtxCreate(k->mngr);
+    if (!ctx)
+        return -2;
+    ctx->keyInfoReadCtx.retrievalMethodCtx.enabledUris = xmlSecTransformUriTypeSameDocument;
+    ctx->transformCtx.enabledUris = xmlSecTransformUriTypeNone;
+    int rc = xmlSecEncCtxDecrypt(ctx, ed);
+    *replaced = ctx->resultReplaced;
+    xmlSecEncCtxDestroy(ctx);
+    return rc < 0 || !*replaced ? -1 : 0;
+}
+
 int spkey_decrypt(const struct spkey *k, struct _xmlNode *ea,
                   struct _xmlNode **assertion, struct err *e)
 {
     int rc = -1, n;
-    xmlSecEncCtxPtr ctx = NULL;
     *assertion = NULL;
     xmlNode *ed = spkey_child(ea, NS_XENC, "EncryptedData", &n);
     if (!ed || n != 1) {
@@ -210,14 +239,14 @@ int spkey_decrypt(const struct spkey *k, struct _xmlNode *ea,
     }
     if (spkey_prepare(ea, ed, e) < 0)
         goto done;
-    ctx = xmlSecEncCtxCreate(k->mngr);
-    if (!ctx) {
+    int r = -1, replaced = 0;
+    for (const struct spkey *x = k; x && r == -1 && !replaced; x = x->next)
+        r = spkey_try(x, ed, &replaced);
+    if (r == -2) {
         err_set(e, "internal_error", "cannot create the decryption context");
         goto done;
     }
-    ctx->keyInfoReadCtx.retrievalMethodCtx.enabledUris = xmlSecTransformUriTypeSameDocument;
-    ctx->transformCtx.enabledUris = xmlSecTransformUriTypeNone;
-    if (xmlSecEncCtxDecrypt(ctx, ed) < 0 || !ctx->resultReplaced) {
+    if (r < 0) {
         err_set(e, "saml_decrypt_failed", "the assertion does not decrypt with the SP key");
         goto done;
     }
@@ -236,7 +265,5 @@ int spkey_decrypt(const struct spkey *k, struct _xmlNode *ea,
     *assertion = found;
     rc = 0;
 done:
-    if (ctx)
-        xmlSecEncCtxDestroy(ctx);
     return rc;
 }

@@ -15,6 +15,9 @@ struct _xmlSecKeysMngr;
 struct spkey *spkey_new(const char *pem, size_t len, struct err *e);
 struct spkey *spkey_new_from_file(const char *path, struct err *e);
 void spkey_free(struct spkey *k);
+/* Chain next (the [saml] sp_next_key during a rollover) after k: decryption
+ * tries k's keys in order. k owns next from then on. */
+void spkey_chain(struct spkey *k, struct spkey *next);
 
 struct _xmlNode;
 /* For saml/ only: decrypt the xenc:EncryptedData of a saml:EncryptedAssertion

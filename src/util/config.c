@@ -121,6 +121,12 @@ static const struct opt opts[] = {
      "How long a started sign-in waits for the IdP's answer."},
     {"saml", "clock_skew_s", OPT_INT, "60", 0, 600, OPT_RESTART, F(saml_clock_skew_s), NULL,
      "Default clock skew allowed on assertion times (connections may set their own)."},
+    {"saml", "metadata_refresh_s", OPT_INT, "3600", 2, 604800, OPT_RESTART, F(saml_metadata_refresh_s), NULL,
+     "How often IdP metadata set by URL is fetched again (one instance per round)."},
+    {"saml", "metadata_timeout_ms", OPT_INT, "10000", 100, 120000, OPT_RESTART, F(saml_metadata_timeout_ms), NULL,
+     "Time limit of one IdP metadata download."},
+    {"saml", "cert_warn_days", OPT_INT, "30", 1, 3650, OPT_RESTART, F(saml_cert_warn_days), NULL,
+     "Warn (log, metrics) this many days before an IdP signing certificate expires."},
     {"saml", "max_response_bytes", OPT_INT, "262144", 4096, 16777216, OPT_RESTART, F(saml_max_response_bytes), NULL,
      "Largest ACS body accepted; larger gets 413."},
 

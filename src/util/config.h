@@ -66,6 +66,9 @@ struct config {
     int saml_request_ttl_s;
     int saml_clock_skew_s;
     int saml_max_response_bytes;
+    int saml_metadata_refresh_s;
+    int saml_metadata_timeout_ms;
+    int saml_cert_warn_days;
     /* [session] */
     char *session_keys;       /* file with "kid secret" lines */
     char *cookie_name;

@@ -72,6 +72,7 @@ static const struct err_def err_table[] = {
     {"saml_decrypt_failed", 401, "The encrypted assertion could not be decrypted."},
     {"saml_metadata_invalid", 400, "The identity provider metadata is not valid."},
     {"saml_value_not_text", 400, "A NameID or attribute value holds markup instead of text."},
+    {"saml_metadata_fetch_failed", 502, "The identity provider metadata could not be downloaded."},
     /* SAML service provider flow (issue 3) */
     {"connection_not_found", 404, "This organization has no SAML connection yet."},
     {"saml_relay_state_mismatch", 401, "The sign-in state does not match the request it belongs to."},

@@ -118,6 +118,26 @@ Test(flow_http, refuses_unknown_in_response_to_and_records_diagnostics)
     free(audit);
 }
 
+Test(flow_http, signins_total_counts_outcomes_by_code)
+{
+    struct sg_resp r;
+    flow_pending_put(org_id, "_req-http-0", "/");
+    post("valid-0", &r);
+    cr_assert_eq(r.status, 303, "%s", r.body);
+    sg_resp_free(&r);
+    post("valid-1", &r); /* no pending request */
+    sg_resp_free(&r);
+    post("valid-1", &r);
+    sg_resp_free(&r);
+    sg_get(&srv, "/metrics", &r);
+    cr_assert_eq(r.status, 200);
+    cr_expect(strstr(r.body, "# TYPE ssogate_signins_total counter\n"), "%s", r.body);
+    cr_expect(strstr(r.body, "ssogate_signins_total{outcome=\"ok\",code=\"\"} 1\n"), "%s", r.body);
+    cr_expect(strstr(r.body, "ssogate_signins_total{outcome=\"refused\",code=\"saml_in_response_to_mismatch\"} 2\n"),
+              "%s", r.body);
+    sg_resp_free(&r);
+}
+
 Test(flow_http, refuses_a_request_used_twice)
 {
     flow_pending_put(org_id, "_req-http-1", "/");

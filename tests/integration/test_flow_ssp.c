@@ -172,3 +172,55 @@ Test(flow_ssp, idp_initiated_logout_ends_the_session)
     free(cookie);
     json_decref(j);
 }
+
+/* SP-initiated SLO: our LogoutRequest's ID is kept, and the IdP's
+ * LogoutResponse (Redirect binding) is verified over the raw query string
+ * and accepted once, only as the answer to that pending logout. */
+Test(flow_ssp, sp_initiated_logout_response_is_matched_once_and_verified_raw)
+{
+    json_t *j = signin("/login?org=acme", "alice@acme.test", "--sp-logout");
+    cr_assert_eq(json_integer_value(json_object_get(j, "acs_status")), 303);
+    const char *back = json_string_value(json_object_get(j, "slo_response_url"));
+    cr_assert(back && strstr(back, "/saml/acme/slo?SAMLResponse="), "%s", back ? back : "(none)");
+    const char *path = back + strlen(srv.base);
+    /* The same answer re-encoded (lower-case %xx, a valid encoding) and
+     * re-signed with the IdP's key: only a check over the raw query passes. */
+    char *cmd = util_xasprintf("/usr/bin/python3 %s/tests/saml/resign_query.py '%s' %s/cert/idp.key",
+                               SSOGATE_SOURCE_DIR, back, idp_work);
+    int st;
+    char *lower = flow_sh(cmd, &st);
+    cr_assert_eq(st, 0, "%s", lower);
+    lower[strcspn(lower, "\n")] = '\0';
+    struct sg_resp r;
+    sg_get(&srv, lower + strlen(srv.base), &r);
+    cr_expect_eq(r.status, 200, "lower-case encoded LogoutResponse: %s", r.body);
+    sg_resp_free(&r);
+    /* the pending logout was consumed: the IdP's original answer is refused */
+    sg_get(&srv, path, &r);
+    cr_expect_eq(r.status, 401, "%s", r.body);
+    cr_expect(strstr(r.body, "saml_in_response_to_mismatch"), "%s", r.body);
+    sg_resp_free(&r);
+    free(lower);
+    free(cmd);
+    json_decref(j);
+}
+
+Test(flow_ssp, logout_response_without_a_pending_logout_is_refused)
+{
+    json_t *j = signin("/login?org=acme", "alice@acme.test", "--sp-logout");
+    const char *back = json_string_value(json_object_get(j, "slo_response_url"));
+    cr_assert_not_null(back);
+    /* forget every pending logout of the org, as after the TTL */
+    struct store_reply *keys = store_cmdl(NULL, "KEYS", "sg:{o:*}:logout:*", NULL);
+    cr_assert_not_null(keys);
+    cr_assert_gt(store_reply_len(keys), 0, "our LogoutRequest ID was not kept");
+    for (size_t i = 0; i < store_reply_len(keys); i++)
+        store_reply_free(store_cmdl(NULL, "DEL", store_reply_str(store_reply_elem(keys, i), NULL), NULL));
+    store_reply_free(keys);
+    struct sg_resp r;
+    sg_get(&srv, back + strlen(srv.base), &r);
+    cr_expect_eq(r.status, 401, "%s", r.body);
+    cr_expect(strstr(r.body, "saml_in_response_to_mismatch"), "%s", r.body);
+    sg_resp_free(&r);
+    json_decref(j);
+}

@@ -67,13 +67,13 @@ def q(ns, name):
 # ---- keys -------------------------------------------------------------------
 
 class Key:
-    def __init__(self, outdir, name, kind="rsa"):
+    def __init__(self, outdir, name, kind="rsa", days=3650):
         keyf = os.path.join(outdir, name + ".key")
         crtf = os.path.join(outdir, name + ".crt")
         newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else \
                  ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
         subprocess.run(["openssl", "req", "-x509", "-nodes", *newkey, "-keyout", keyf,
-                        "-out", crtf, "-days", "3650", "-subj", "/CN=" + name],
+                        "-out", crtf, "-days", str(days), "-subj", "/CN=" + name],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(crtf, "rb") as f:
             pem = f.read().decode()
@@ -406,7 +406,9 @@ def main(outdir):
     evil = Key(outdir, "attacker")
     sp = Key(outdir, "sp")
     wrong_sp = Key(outdir, "wrong-sp")
+    next_sp = Key(outdir, "sp-next")   # the SP's next key during a rollover
     os.rename(sp.keyfile, os.path.join(outdir, "sp.key"))
+    os.rename(next_sp.keyfile, os.path.join(outdir, "sp-next.key"))
     os.rename(wrong_sp.keyfile, os.path.join(outdir, "wrong-sp.key"))
     # old certificate first (rollover), the attacker's listed for encryption
     # only: it must never be a signing key.
@@ -562,6 +564,8 @@ def main(outdir):
     ek.insert(1, eki)
     w("encrypted_key_keyinfo", make_response(ea))
     w("encrypted_wrong_key", make_response(encrypt_assertion(signed_assertion(k), wrong_sp)))
+    # an IdP that already took the next SP certificate from our metadata
+    w("encrypted_next_key", make_response(encrypt_assertion(signed_assertion(k), next_sp)))
     lasso_response(outdir, k)
 
 
@@ -630,6 +634,18 @@ def http_cases(outdir, base, org, n):
     resp("evil_suffix", "_req-ev", email="alice@acme.test.evil.test")
     resp("unsolicited", None)
     resp("bob", "_req-bob", email="bob@acme.test")
+    # IdP key rollover seen through metadata refresh: the IdP publishes a
+    # second key, then signs with it
+    # a signing certificate that expires tomorrow (expiry warnings)
+    with open(os.path.join(outdir, "idp-metadata-short.xml"), "wb") as f:
+        f.write(metadata([(k, "signing"), (Key(outdir, "idp-short", days=1), "signing")]))
+    k2 = Key(outdir, "idp-rolled")
+    with open(os.path.join(outdir, "idp-metadata-rolled.xml"), "wb") as f:
+        f.write(metadata([(k, "signing"), (k2, "signing")]))
+    a = make_assertion(aid="_a-rolled", email="alice@acme.test", irt="_req-rolled", recipient=acs, audience=sp)
+    sign(a, k2)
+    write(outdir, "valid-rolled", make_response(a, rid="_r-rolled", irt="_req-rolled", destination=acs),
+          wrap=False)
 
 
 if __name__ == "__main__":

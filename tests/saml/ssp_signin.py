@@ -4,7 +4,7 @@ like a browser without JavaScript: GET START_URL (ssogate's /login...), follow
 the redirect to the IdP, post the login form, take the auto-post form's
 SAMLResponse and RelayState and post them to the ACS it names.
 
-usage: /usr/bin/python3 ssp_signin.py START_URL USER PASSWORD [OUT_FILE|--idp-logout]
+usage: /usr/bin/python3 ssp_signin.py START_URL USER PASSWORD [OUT_FILE|--idp-logout|--sp-logout]
 
 Prints one JSON object: {"acs_status", "location", "cookie" (the Set-Cookie
 value), "saml_response" (only in OUT_FILE when given), "relay_state",
@@ -13,7 +13,11 @@ value), "saml_response" (only in OUT_FILE when given), "relay_state",
 post them itself (twice, to another org...). With --idp-logout, after the
 sign-in the IdP is asked to log out (IdP-initiated SLO, its own session
 cookie): it sends a LogoutRequest to ssogate's SLO endpoint, which must
-answer with a LogoutResponse; "slo" in the output lists the hops."""
+answer with a LogoutResponse; "slo" in the output lists the hops. With
+--sp-logout, after the sign-in the person signs out at ssogate (POST /logout
+with the page's form token), is sent to the IdP with our LogoutRequest, and
+the IdP's redirect back is NOT followed: "slo_response_url" is the URL of
+ssogate's SLO endpoint carrying the IdP's signed LogoutResponse."""
 import html
 import http.cookiejar
 import json
@@ -50,9 +54,37 @@ def idp_logout(op, idp_base):
     return hops
 
 
+def sp_logout(op, start, cookie):
+    """POST /logout at ssogate, then our LogoutRequest at the IdP; return the
+    IdP's redirect back to ssogate (not followed)."""
+    u = urllib.parse.urlsplit(start)
+    base = "%s://%s" % (u.scheme, u.netloc)
+    nr = urllib.request.build_opener(NoRedirect, urllib.request.HTTPCookieProcessor(op.jar))
+    c = cookie.split(";")[0]
+    page = urllib.request.urlopen(urllib.request.Request(base + "/", headers={"Cookie": c}), timeout=30).read().decode()
+    tok = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    req = urllib.request.Request(base + "/logout", urllib.parse.urlencode({"csrf": tok}).encode(),
+                                 headers={"Cookie": c, "Origin": base})
+    try:
+        nr.open(req, timeout=30)
+        sys.exit("POST /logout did not redirect")
+    except urllib.error.HTTPError as e:
+        url = e.headers.get("Location")
+    for _ in range(5):  # at the IdP, until it sends the browser back to us
+        try:
+            resp = nr.open(url, timeout=30)
+            sys.exit("the IdP did not redirect back: %d" % resp.status)
+        except urllib.error.HTTPError as e:
+            url = urllib.parse.urljoin(url, e.headers.get("Location"))
+        if url.startswith(base):
+            return url
+    sys.exit("no LogoutResponse came back")
+
+
 def main(start, user, password, out=None):
     logout = out == "--idp-logout"
-    if logout:
+    splogout = out == "--sp-logout"
+    if logout or splogout:
         out = None
     jar = http.cookiejar.CookieJar()
     op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -97,6 +129,8 @@ def main(start, user, password, out=None):
     if logout:
         u = urllib.parse.urlsplit(r.geturl())
         result["slo"] = idp_logout(op, "%s://%s" % (u.scheme, u.netloc))
+    if splogout:
+        result["slo_response_url"] = sp_logout(op, start, result["cookie"])
     print(json.dumps(result))
 
 

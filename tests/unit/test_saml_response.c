@@ -604,6 +604,26 @@ Test(saml_response, looks_in_response_to_up_in_caller_store)
     cr_assert_str_eq(err.code, "store_unavailable");
 }
 
+Test(saml_response, deferred_in_response_to_is_handed_back_but_must_still_agree)
+{
+    /* The ACS checks the value against Redis after validation, in one
+     * script with the replay cache: the validator hands it back... */
+    struct response_settings s = settings();
+    s.request_id = NULL;
+    s.defer_in_response_to = 1;
+    s.request_pending = store_down; /* never called when deferred */
+    pending_calls = 0;
+    expect_accepted("valid", &s);
+    cr_assert_str_eq(res.in_response_to, REQ);
+    cr_assert_eq(pending_calls, 0);
+    /* ...but Response and confirmation must still agree */
+    cr_assert_eq(run_with("irt_mismatch_between", &s), -1);
+    cr_assert_str_eq(err.code, "saml_in_response_to_mismatch");
+    /* and an unsolicited response is still refused by default */
+    cr_assert_eq(run_with("unsolicited", &s), -1);
+    cr_assert_str_eq(err.code, "saml_unsolicited");
+}
+
 Test(saml_response, never_queries_store_for_a_refused_response)
 {
     struct response_settings s = settings();
@@ -826,6 +846,46 @@ Test(saml_response, refuses_encrypted_assertion_without_sp_key)
     cr_assert_str_eq(err.code, "saml_decrypt_failed");
 }
 
+/* SP key rollover: our metadata publishes the next certificate for
+ * encryption, so an IdP may encrypt to it before we switch keys. */
+static struct spkey *with_next_key(void)
+{
+    struct err e;
+    struct spkey *cur = spkey_new_from_file(fx("sp.key"), &e);
+    cr_assert_not_null(cur, "%s", e.msg);
+    struct spkey *next = spkey_new_from_file(fx("sp-next.key"), &e);
+    cr_assert_not_null(next, "%s", e.msg);
+    spkey_chain(cur, next);
+    return cur;
+}
+
+Test(saml_response, decrypts_assertion_encrypted_to_the_next_sp_key)
+{
+    struct spkey *k = with_next_key();
+    struct response_settings s = settings();
+    s.sp_key = k;
+    expect_accepted("encrypted_next_key", &s);
+    cr_assert_str_eq(res.email, "alice@acme.test");
+    /* the current key still decrypts during the rollover */
+    expect_accepted("encrypted", &s);
+    spkey_free(k);
+}
+
+Test(saml_response, refuses_next_key_encryption_without_sp_next_key)
+{
+    expect_refused("encrypted_next_key", "saml_decrypt_failed");
+}
+
+Test(saml_response, refuses_other_key_encryption_with_both_sp_keys)
+{
+    struct spkey *k = with_next_key();
+    struct response_settings s = settings();
+    s.sp_key = k;
+    cr_assert_eq(run_with("encrypted_wrong_key", &s), -1);
+    cr_assert_str_eq(err.code, "saml_decrypt_failed");
+    spkey_free(k);
+}
+
 /* ---- the CLI ------------------------------------------------------------ */
 
 static int cli(const char *extra, const char *input, char *out, size_t n)
@@ -869,6 +929,16 @@ Test(saml_cli, reads_stdin_and_accepts_sp_key, .init = setup, .fini = teardown)
     snprintf(extra, sizeof extra, "--request-id " REQ " --sp-key %s - < %s", fx("sp.key"),
              fx("encrypted.b64"));
     cr_assert_eq(cli(extra, "", out, sizeof out), 0, "%s", out);
+}
+
+Test(saml_cli, accepts_sp_next_key_during_a_rollover, .init = setup, .fini = teardown)
+{
+    char out[65536], extra[1024];
+    snprintf(extra, sizeof extra, "--request-id " REQ " --sp-key %s", fx("sp.key"));
+    cr_assert_eq(cli(extra, fx("encrypted_next_key.b64"), out, sizeof out), 1, "%s", out);
+    snprintf(extra, sizeof extra, "--request-id " REQ " --sp-key %s --sp-next-key %s", fx("sp.key"),
+             fx("sp-next.key"));
+    cr_assert_eq(cli(extra, fx("encrypted_next_key.b64"), out, sizeof out), 0, "%s", out);
 }
 
 Test(saml_cli, refuses_with_exit_1_and_stable_code, .init = setup, .fini = teardown)

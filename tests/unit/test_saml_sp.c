@@ -160,15 +160,19 @@ Test(saml_sp, logout_request_only_when_the_idp_has_slo)
     char *md = idp_metadata(0);
     struct sp *sp = sp_new(&id, md, &e);
     cr_assert_not_null(sp, "%s", e.msg);
-    char *url = NULL;
-    cr_assert_eq(sp_logout_request(sp, "alice@acme.test", NULL, "s1", "rs", &url, &e), 1);
+    char *url = NULL, *rid = NULL;
+    cr_assert_eq(sp_logout_request(sp, "alice@acme.test", NULL, "s1", "rs", &url, &rid, &e), 1);
+    cr_assert_null(rid);
     sp_free(sp);
     free(md);
     md = idp_metadata(1);
     sp = sp_new(&id, md, &e);
     cr_assert_eq(sp_logout_request(sp, "alice@acme.test",
-                                   "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "s1", "rs", &url, &e),
+                                   "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "s1", "rs", &url, &rid,
+                                   &e),
                  0, "%s", e.msg);
+    cr_assert(rid && *rid, "the LogoutRequest ID is returned for the pending-logout store");
+    free(rid);
     cr_assert(strncmp(url, "https://idp.example.org/slo?SAMLRequest=", 40) == 0, "%s", url);
     cr_assert(strstr(url, "rsa-sha256"), "%s", url);
     free(url);
