@@ -142,7 +142,7 @@ static const struct opt opts[] = {
      "A session unused this long ends (orgs may set less)."},
     {"session", "idle_refresh_s", OPT_INT, "60", 1, 3600, OPT_RESTART, F(session_idle_refresh_s), NULL,
      "The idle expiry is pushed forward at most this often per session."},
-    {"session", "cache_ttl_ms", OPT_INT, "2000", 0, 5000, OPT_RESTART, F(session_cache_ttl_ms), NULL,
+    {"session", "cache_ttl_ms", OPT_INT, "5000", 0, 5000, OPT_RESTART, F(session_cache_ttl_ms), NULL,
      "Per-worker cache of session and membership reads; a revocation takes effect within it."},
 
     {"gate", "default_route", OPT_STR, "", 0, 0, OPT_RESTART, F(default_route), NULL,
