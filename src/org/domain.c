@@ -18,6 +18,7 @@
 #include "org/audit.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/ticker.h"
 #include "util/tlcache.h"
 #include "util/util.h"
 
@@ -564,63 +565,40 @@ int domain_recheck_round(int interval_s, struct err *e)
     return 1;
 }
 
-static struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int running, stop, interval_s;
-} rt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static struct ticker *recheck_ticker;
+static pthread_mutex_t recheck_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void *recheck_main(void *arg)
+static void recheck_tick(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&rt.lock);
-    while (!rt.stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += rt.interval_s;
-        while (!rt.stop && pthread_cond_timedwait(&rt.wake, &rt.lock, &until) == 0)
-            ;
-        if (rt.stop)
-            break;
-        pthread_mutex_unlock(&rt.lock);
-        struct err e;
-        err_clear(&e);
-        if (domain_recheck_round(rt.interval_s, &e) < 0)
-            log_msg(LOG_WARN, "domain re-check round failed: %s", e.msg);
-        pthread_mutex_lock(&rt.lock);
-    }
-    pthread_mutex_unlock(&rt.lock);
-    store_thread_close();
-    return NULL;
+    int interval_s = *(int *)arg;
+    struct err e;
+    err_clear(&e);
+    if (domain_recheck_round(interval_s, &e) < 0)
+        log_msg(LOG_WARN, "domain re-check round failed: %s", e.msg);
 }
 
 int domain_recheck_thread_start(int interval_s, struct err *e)
 {
+    static int interval;
     if (interval_s < 2)
         return err_set(e, "config_invalid", "[dns] recheck_interval_s is too small.");
-    pthread_mutex_lock(&rt.lock);
-    int rc = 0;
-    if (!rt.running) {
-        rt.stop = 0;
-        rt.interval_s = interval_s;
-        rc = pthread_create(&rt.thread, NULL, recheck_main, NULL) == 0 ? 0 : -1;
-        rt.running = rc == 0;
+    pthread_mutex_lock(&recheck_lock);
+    if (!recheck_ticker) {
+        interval = interval_s;
+        recheck_ticker = ticker_start(interval_s, recheck_tick, store_thread_close, &interval);
     }
-    pthread_mutex_unlock(&rt.lock);
-    return rc == 0 ? 0 : err_set(e, "internal_error", "cannot start the domain re-check thread");
+    int ok = recheck_ticker != NULL;
+    pthread_mutex_unlock(&recheck_lock);
+    return ok ? 0 : err_set(e, "internal_error", "cannot start the domain re-check thread");
 }
 
 void domain_recheck_thread_stop(void)
 {
-    pthread_mutex_lock(&rt.lock);
-    int running = rt.running;
-    rt.stop = 1;
-    pthread_cond_broadcast(&rt.wake);
-    pthread_mutex_unlock(&rt.lock);
-    if (running)
-        pthread_join(rt.thread, NULL);
-    rt.running = 0;
+    pthread_mutex_lock(&recheck_lock);
+    struct ticker *t = recheck_ticker;
+    recheck_ticker = NULL;
+    pthread_mutex_unlock(&recheck_lock);
+    ticker_stop(t);
 }
 
 /* ---- sign-in look-ups --------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "saml/connection.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/ticker.h"
 
 static void mdrefresh_one(const char *key, int timeout_ms, int *refreshed, int *failed)
 {
@@ -75,61 +76,40 @@ int mdrefresh_round(int interval_s, int timeout_ms, int *refreshed, int *failed,
     return 1;
 }
 
+static struct ticker *refresh_ticker;
+static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int running, stop, interval_s, timeout_ms;
-} mt = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+    int interval_s, timeout_ms;
+} refresh_cfg;
 
-static void *mdrefresh_main(void *arg)
+static void mdrefresh_tick(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&mt.lock);
-    while (!mt.stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += mt.interval_s;
-        while (!mt.stop && pthread_cond_timedwait(&mt.wake, &mt.lock, &until) == 0)
-            ;
-        if (mt.stop)
-            break;
-        pthread_mutex_unlock(&mt.lock);
-        struct err e;
-        err_clear(&e);
-        int up, failed;
-        if (mdrefresh_round(mt.interval_s, mt.timeout_ms, &up, &failed, &e) < 0)
-            log_msg(LOG_WARN, "IdP metadata refresh round failed: %s", e.msg);
-        pthread_mutex_lock(&mt.lock);
-    }
-    pthread_mutex_unlock(&mt.lock);
-    store_thread_close();
-    return NULL;
+    struct err e;
+    err_clear(&e);
+    int up, failed;
+    if (mdrefresh_round(refresh_cfg.interval_s, refresh_cfg.timeout_ms, &up, &failed, &e) < 0)
+        log_msg(LOG_WARN, "IdP metadata refresh round failed: %s", e.msg);
 }
 
 int mdrefresh_thread_start(const struct config *cfg, struct err *e)
 {
-    pthread_mutex_lock(&mt.lock);
-    int rc = 0;
-    if (!mt.running) {
-        mt.stop = 0;
-        mt.interval_s = cfg->saml_metadata_refresh_s;
-        mt.timeout_ms = cfg->saml_metadata_timeout_ms;
-        rc = pthread_create(&mt.thread, NULL, mdrefresh_main, NULL) == 0 ? 0 : -1;
-        mt.running = rc == 0;
+    pthread_mutex_lock(&refresh_lock);
+    if (!refresh_ticker) {
+        refresh_cfg.interval_s = cfg->saml_metadata_refresh_s;
+        refresh_cfg.timeout_ms = cfg->saml_metadata_timeout_ms;
+        refresh_ticker = ticker_start(refresh_cfg.interval_s, mdrefresh_tick, store_thread_close, NULL);
     }
-    pthread_mutex_unlock(&mt.lock);
-    return rc == 0 ? 0 : err_set(e, "internal_error", "cannot start the metadata refresh thread");
+    int ok = refresh_ticker != NULL;
+    pthread_mutex_unlock(&refresh_lock);
+    return ok ? 0 : err_set(e, "internal_error", "cannot start the metadata refresh thread");
 }
 
 void mdrefresh_thread_stop(void)
 {
-    pthread_mutex_lock(&mt.lock);
-    int running = mt.running;
-    mt.stop = 1;
-    pthread_cond_broadcast(&mt.wake);
-    pthread_mutex_unlock(&mt.lock);
-    if (running)
-        pthread_join(mt.thread, NULL);
-    mt.running = 0;
+    pthread_mutex_lock(&refresh_lock);
+    struct ticker *t = refresh_ticker;
+    refresh_ticker = NULL;
+    pthread_mutex_unlock(&refresh_lock);
+    ticker_stop(t);
 }
