@@ -267,14 +267,20 @@ static void h_org_delete(struct http_req *r)
 
 /* ---- members ------------------------------------------------------------ */
 
-static void h_members_list(struct http_req *r)
+/* GET of a listing: {"<name>": [...]} from an org/ *_json function. */
+static void list_reply(struct http_req *r, int (*list)(const char *, json_t **, struct err *), const char *name)
 {
     struct actx c;
     json_t *out = NULL;
     if (admin_begin_or_reply(r, &c, 0) < 0)
         return;
-    int rc = org_members_json(c.org.id, &out, &c.e);
-    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "members", out) : NULL);
+    int rc = list(c.org.id, &out, &c.e);
+    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", name, out) : NULL);
+}
+
+static void h_members_list(struct http_req *r)
+{
+    list_reply(r, org_members_json, "members");
 }
 
 static void h_member_add(struct http_req *r)
@@ -351,12 +357,7 @@ static void h_service_account_add(struct http_req *r)
 
 static void h_ws_list(struct http_req *r)
 {
-    struct actx c;
-    json_t *out = NULL;
-    if (admin_begin_or_reply(r, &c, 0) < 0)
-        return;
-    int rc = org_workspaces_json(c.org.id, &out, &c.e);
-    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "workspaces", out) : NULL);
+    list_reply(r, org_workspaces_json, "workspaces");
 }
 
 static void h_ws_create(struct http_req *r)
@@ -453,12 +454,7 @@ static void h_ws_ent_delete(struct http_req *r) { ws_entitlement(r, 0); }
 
 static void h_roles_list(struct http_req *r)
 {
-    struct actx c;
-    json_t *out = NULL;
-    if (admin_begin_or_reply(r, &c, 0) < 0)
-        return;
-    int rc = org_roles_json(c.org.id, &out, &c.e);
-    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "roles", out) : NULL);
+    list_reply(r, org_roles_json, "roles");
 }
 
 static int perms_from_body(struct actx *c, struct buf *b)
