@@ -26,6 +26,7 @@
 #include "session/token.h"
 #include "store/store.h"
 #include "util/config.h"
+#include "util/bgwork.h"
 #include "util/log.h"
 #include "util/tlcache.h"
 #include "util/util.h"
@@ -68,6 +69,15 @@ static void handle_metrics(struct http_req *r)
                 "ssogate_redis_failovers_total %llu\n",
                 (unsigned long long)st.commands, (unsigned long long)st.errors,
                 (unsigned long long)st.reconnects, (unsigned long long)st.failovers);
+    struct bgwork_stats bg;
+    bgwork_stats(&bg);
+    buf_appendf(&b,
+                "# HELP ssogate_cache_refresh_total Cache entries reloaded off the request path before expiry.\n"
+                "# TYPE ssogate_cache_refresh_total counter\n"
+                "ssogate_cache_refresh_total{result=\"queued\"} %llu\n"
+                "ssogate_cache_refresh_total{result=\"dropped\"} %llu\n"
+                "ssogate_cache_refresh_total{result=\"done\"} %llu\n",
+                (unsigned long long)bg.queued, (unsigned long long)bg.dropped, (unsigned long long)bg.done);
     connection_metrics_render(&b);
     signins_render(&b);
     http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
@@ -236,6 +246,8 @@ int cli_serve(int argc, char **argv)
         log_msg(LOG_WARN, "verified domains will not be re-checked: %s", e.msg);
     if (mdrefresh_thread_start(&cfg, &e) < 0)
         log_msg(LOG_WARN, "IdP metadata will not be refreshed from URLs: %s", e.msg);
+    if (bgwork_start(store_thread_close) < 0)
+        log_msg(LOG_WARN, "cached entries will not be refreshed ahead of expiry: cannot start a thread");
     int sig = wait_for_signal();
     log_msg(LOG_INFO, "%s received: finishing in-flight requests (up to %d s)", strsignal(sig),
             cfg.shutdown_timeout_s);
@@ -245,6 +257,7 @@ int cli_serve(int argc, char **argv)
 done:
     domain_recheck_thread_stop();
     mdrefresh_thread_stop();
+    bgwork_stop();
     if (inval_started) {
         atomic_store(&inval_stop, 1);
         pthread_join(inval, NULL);

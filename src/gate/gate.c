@@ -13,6 +13,7 @@
 #include "org/apikey.h"
 #include "org/org.h"
 #include "session/session.h"
+#include "util/bgwork.h"
 #include "util/log.h"
 #include "util/tlcache.h"
 #include "util/url.h"
@@ -83,22 +84,77 @@ char *gate_cookie_clear(void)
 
 /* ---- credentials ---- */
 
+/* What the gate keeps of a session in the cache: who, and until when. */
+struct session_entry {
+    char user_id[65];
+    char email[321];
+    char org[TOKEN_ORG_MAX + 1];
+    int64_t abs_expiry_ms;
+    int64_t idle_expiry_ms;
+};
+
+struct session_ref {
+    char org[TOKEN_ORG_MAX + 1];
+    char id_hash[65];
+};
+
+static void session_cache_key(char *key, const char *org, const char *id_hash)
+{
+    snprintf(key, TLCACHE_KEY_MAX, "s:%s:%s", org, id_hash);
+}
+
+/* Read the record and cache it. A session that has ended leaves the cache at
+ * once; Redis trouble leaves the entry to its TTL and is the caller's. */
+static int session_fetch(const struct session_ref *ref, struct session_entry *out, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    session_cache_key(key, ref->org, ref->id_hash);
+    uint64_t epoch = tlcache_epoch();
+    struct session s;
+    if (session_load_hash(&limits, ref->org, ref->id_hash, &s, e) < 0) {
+        if (strcmp(e->code, "store_unavailable") != 0)
+            tlcache_del(key);
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    memcpy(out->user_id, s.user_id, sizeof out->user_id);
+    memcpy(out->email, s.email, sizeof out->email);
+    memcpy(out->org, s.org, sizeof out->org);
+    out->abs_expiry_ms = s.abs_expiry_ms;
+    out->idle_expiry_ms = s.idle_expiry_ms;
+    tlcache_put_at(key, out, sizeof *out, epoch);
+    return 0;
+}
+
+static void session_refresh(void *arg)
+{
+    struct session_entry ignored;
+    struct err e;
+    session_fetch(arg, &ignored, &e);
+}
+
 /* The session behind a token: the signature first (no Redis for a forged
- * token), then this worker's cache (at most [session] cache_ttl_ms old,
- * flushed on any revocation message), then Redis. */
+ * token), then the process cache (at most [session] cache_ttl_ms old,
+ * flushed on any revocation message; hot entries reloaded in the background
+ * before they expire), then Redis. */
 static int principal_from_session(const char *token, struct principal *p, struct err *e)
 {
     struct token t;
     if (token_verify(ring, token, &t, e) < 0)
         return -1;
+    struct session_ref ref;
+    memcpy(ref.org, t.org, sizeof ref.org);
+    memcpy(ref.id_hash, t.id_hash, sizeof ref.id_hash);
     char key[TLCACHE_KEY_MAX];
-    snprintf(key, sizeof key, "s:%s:%s", t.org, t.id_hash);
-    struct session s;
+    session_cache_key(key, ref.org, ref.id_hash);
+    struct session_entry s;
     int64_t now = util_now_ms();
-    if (!tlcache_get(key, &s, sizeof s) || now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
-        if (session_load(ring, &limits, token, &s, e) < 0)
+    int refresh = 0;
+    if (!tlcache_get_ex(key, &s, sizeof s, &refresh) || now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
+        if (session_fetch(&ref, &s, e) < 0)
             return -1;
-        tlcache_put(key, &s, sizeof s);
+    } else if (refresh) {
+        bgwork_submit(session_refresh, &ref, sizeof ref);
     }
     snprintf(p->uid, sizeof p->uid, "%s", s.user_id);
     snprintf(p->email, sizeof p->email, "%s", s.email);
@@ -352,29 +408,60 @@ struct access {
 };
 
 /* Organizations by slug change rarely and are shared by all their members. */
+static int org_fetch(const char *slug, struct org_info *org, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    snprintf(key, sizeof key, "o:%s", slug);
+    uint64_t epoch = tlcache_epoch();
+    if (org_lookup(slug, org, e) < 0)
+        return -1;
+    tlcache_put_at(key, org, sizeof *org, epoch);
+    return 0;
+}
+
+static void org_refresh(void *arg)
+{
+    struct org_info org;
+    struct err e;
+    org_fetch(arg, &org, &e);
+}
+
 static int org_lookup_cached(const char *slug, struct org_info *org, struct err *e)
 {
     char key[TLCACHE_KEY_MAX];
     snprintf(key, sizeof key, "o:%s", slug);
-    if (tlcache_get(key, org, sizeof *org))
-        return 0;
-    if (org_lookup(slug, org, e) < 0)
-        return -1;
-    tlcache_put(key, org, sizeof *org);
+    int refresh = 0;
+    if (!tlcache_get_ex(key, org, sizeof *org, &refresh))
+        return org_fetch(slug, org, e);
+    if (refresh)
+        bgwork_submit(org_refresh, slug, strlen(slug) + 1);
     return 0;
 }
 
-static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
+/* Whose access to which workspace: the argument of a background reload. */
+struct access_ref {
+    char uid[65];
+    char org[ORG_SLUG_MAX];
+    char ws[ORG_SLUG_MAX];
+};
+
+static void access_cache_key(char *key, const struct access_ref *ref)
+{
+    snprintf(key, TLCACHE_KEY_MAX, "a:%s|%s|%s", ref->uid, ref->org, ref->ws);
+}
+
+/* Read from Redis and cache, a missing org or workspace included (as "no
+ * access"); Redis trouble is never cached and never a guess. */
+static int access_fetch(const struct access_ref *ref, struct access *a, struct err *e)
 {
     char key[TLCACHE_KEY_MAX];
-    snprintf(key, sizeof key, "a:%s|%s|%s", uid, t->org, t->ws);
-    if (tlcache_get(key, a, sizeof *a))
-        return 0;
+    access_cache_key(key, ref);
+    uint64_t epoch = tlcache_epoch();
     memset(a, 0, sizeof *a);
     struct org_info org;
     struct org_ws_access acc;
     memset(&acc, 0, sizeof acc);
-    if (org_lookup_cached(t->org, &org, e) == 0 && org_ws_access_load(org.id, t->ws, uid, &acc, e) == 0) {
+    if (org_lookup_cached(ref->org, &org, e) == 0 && org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
         a->exists = 1;
         snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
         a->org_role = acc.org_role;
@@ -385,9 +472,32 @@ static int access_load(const char *uid, const struct target *t, struct access *a
         org_ws_access_clear(&acc);
     } else if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") &&
                strcmp(e->code, "workspace_not_found")) {
-        return -1; /* Redis trouble: never a guess */
+        return -1;
     }
-    tlcache_put(key, a, sizeof *a);
+    tlcache_put_at(key, a, sizeof *a, epoch);
+    return 0;
+}
+
+static void access_refresh(void *arg)
+{
+    struct access a;
+    struct err e;
+    access_fetch(arg, &a, &e);
+}
+
+static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
+{
+    struct access_ref ref;
+    snprintf(ref.uid, sizeof ref.uid, "%s", uid);
+    snprintf(ref.org, sizeof ref.org, "%s", t->org);
+    snprintf(ref.ws, sizeof ref.ws, "%s", t->ws);
+    char key[TLCACHE_KEY_MAX];
+    access_cache_key(key, &ref);
+    int refresh = 0;
+    if (!tlcache_get_ex(key, a, sizeof *a, &refresh))
+        return access_fetch(&ref, a, e);
+    if (refresh)
+        bgwork_submit(access_refresh, &ref, sizeof ref);
     return 0;
 }
 

@@ -180,11 +180,17 @@ int session_load(const struct keyring *k, const struct session_limits *lim, cons
     struct token t;
     if (token_verify(k, token, &t, e) < 0)
         return -1; /* forged or malformed: no Redis round trip */
+    return session_load_hash(lim, t.org, t.id_hash, s, e);
+}
+
+int session_load_hash(const struct session_limits *lim, const char *org, const char *id_hash, struct session *s,
+                      struct err *e)
+{
     memset(s, 0, sizeof *s);
-    memcpy(s->id_hash, t.id_hash, sizeof s->id_hash);
-    memcpy(s->org, t.org, sizeof s->org);
+    snprintf(s->id_hash, sizeof s->id_hash, "%s", id_hash);
+    snprintf(s->org, sizeof s->org, "%s", org);
     char key[KEY_MAX];
-    key_record(key, t.org, t.id_hash);
+    key_record(key, s->org, s->id_hash);
     struct store_reply *r = store_cmdl(e, "HGETALL", key, NULL);
     if (!r)
         return -1;

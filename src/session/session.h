@@ -45,6 +45,10 @@ int session_create(const struct keyring *k, const struct session_limits *lim, st
  * unauthorized when unknown/expired; store_unavailable when Redis is down. */
 int session_load(const struct keyring *k, const struct session_limits *lim, const char *token, struct session *s,
                  struct err *e);
+/* session_load for a token already verified by the caller: by the org and
+ * the hash of the id that token_verify gave. */
+int session_load_hash(const struct session_limits *lim, const char *org, const char *id_hash, struct session *s,
+                      struct err *e);
 /* Delete one session (logout). */
 int session_delete(const char *org, const char *id_hash, struct err *e);
 /* Revoke every session of a user in an org / of an org / matching an SLO

@@ -2,7 +2,10 @@
  * by key hash with a mutex per shard (a per-thread cache multiplies the
  * misses by the number of workers: measured in bench/authz). Two-way set
  * associative, bounded, entries die by TTL (at most 5 s, [session]
- * cache_ttl_ms) or all at once by the global epoch. */
+ * cache_ttl_ms) or all at once by the global epoch. Refresh-ahead: in the
+ * last quarter of an entry's life one reader is told to have it reloaded
+ * (util/bgwork), so a hot entry is replaced before it expires and no request
+ * waits on Redis for it; the entry's age never exceeds the TTL either way. */
 #include "util/tlcache.h"
 
 #include <pthread.h>
@@ -19,6 +22,8 @@ struct slot {
     uint64_t hash;
     uint64_t epoch;
     int64_t expires_ms;
+    int64_t refresh_ms;   /* from here on, a reader is asked to refresh */
+    int refreshing;       /* a reader was asked already */
     size_t len;       /* value length; 0 = empty */
     char *data;       /* key, NUL, value */
 };
@@ -94,6 +99,13 @@ static struct slot *slot_victim(struct shard *sh, uint64_t h)
 
 int tlcache_get(const char *key, void *out, size_t len)
 {
+    return tlcache_get_ex(key, out, len, NULL);
+}
+
+int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh)
+{
+    if (refresh)
+        *refresh = 0;
     if (atomic_load(&ttl) == 0 || !shards || strlen(key) >= TLCACHE_KEY_MAX)
         return 0;
     uint64_t h = key_hash(key);
@@ -101,17 +113,22 @@ int tlcache_get(const char *key, void *out, size_t len)
     int hit = 0;
     pthread_mutex_lock(&sh->lock);
     struct slot *s = slot_find(sh, key, h);
-    if (s && s->len == len && s->epoch == atomic_load(&epoch) && util_mono_ms() < s->expires_ms) {
+    int64_t now = util_mono_ms();
+    if (s && s->len == len && s->epoch == atomic_load(&epoch) && now < s->expires_ms) {
         memcpy(out, s->data + strlen(s->data) + 1, len);
         hit = 1;
+        if (refresh && now >= s->refresh_ms && !s->refreshing) {
+            s->refreshing = 1;
+            *refresh = 1;
+        }
     }
     pthread_mutex_unlock(&sh->lock);
     return hit;
 }
 
 /* Entries filled together (a burst of new users, a flush) would all expire
- * together and refill in one storm of Redis reads, which is what p99 latency
- * sees: each lives between half and all of the TTL instead. */
+ * together and refill in one storm of Redis reads: each lives between three
+ * quarters and all of the TTL instead. */
 static int64_t ttl_jittered(int t)
 {
     static __thread uint64_t x;
@@ -120,14 +137,19 @@ static int64_t ttl_jittered(int t)
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    return t - (int64_t)(x % (uint64_t)(t / 2 + 1));
+    return t - (int64_t)(x % (uint64_t)(t / 4 + 1));
 }
 
 void tlcache_put(const char *key, const void *val, size_t len)
 {
+    tlcache_put_at(key, val, len, atomic_load(&epoch));
+}
+
+void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t ep)
+{
     int t = atomic_load(&ttl);
     size_t kl = strlen(key);
-    if (t == 0 || !shards || kl >= TLCACHE_KEY_MAX || len == 0)
+    if (t == 0 || !shards || kl >= TLCACHE_KEY_MAX || len == 0 || ep != atomic_load(&epoch))
         return;
     uint64_t h = key_hash(key);
     struct shard *sh = shard_of(h);
@@ -142,8 +164,11 @@ void tlcache_put(const char *key, const void *val, size_t len)
     s->data = data;
     s->hash = h;
     s->len = len;
-    s->epoch = atomic_load(&epoch);
-    s->expires_ms = util_mono_ms() + ttl_jittered(t);
+    s->epoch = ep;
+    int64_t now = util_mono_ms(), life = ttl_jittered(t);
+    s->expires_ms = now + life;
+    s->refresh_ms = now + life - life / 4;
+    s->refreshing = 0;
     pthread_mutex_unlock(&sh->lock);
     free(old);
 }

@@ -15,7 +15,16 @@ void tlcache_configure(int ttl_ms);
 /* Copy the value of key into out (len bytes) when present, fresh and of the
  * current epoch. 1 hit, 0 miss. */
 int tlcache_get(const char *key, void *out, size_t len);
+/* tlcache_get, and refresh-ahead: on a hit in the last quarter of the
+ * entry's life, *refresh is set to 1 for one caller only (the entry is marked)
+ * so that it can have the value reloaded off the request path; 0 otherwise. */
+int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh);
+/* Store with the current epoch: only for values not read from Redis. */
 void tlcache_put(const char *key, const void *val, size_t len);
+/* Store a value read from Redis, with the epoch taken (tlcache_epoch())
+ * before the read: when an invalidation came in between, the value may be
+ * older than it and is not stored. */
+void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t epoch);
 void tlcache_del(const char *key);
 /* Invalidate every thread's entries. */
 void tlcache_bump_epoch(void);

@@ -1,0 +1,115 @@
+/* One background thread and a ring of fixed-size jobs under one mutex. The
+ * critical section is a copy of at most BGWORK_ARG_MAX bytes, so submitting
+ * from a request costs a lock and a memcpy, never a wait. */
+#include "util/bgwork.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct job {
+    bgwork_fn fn;
+    size_t len;
+    unsigned char arg[BGWORK_ARG_MAX];
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int running;          /* accepting jobs */
+    int stop;
+    size_t head, count;
+    void (*at_exit)(void);
+    struct job ring[BGWORK_QUEUE];
+} q = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static atomic_uint_fast64_t n_queued, n_dropped, n_done;
+
+static void *bgwork_main(void *unused)
+{
+    (void)unused;
+    struct job j;
+    pthread_mutex_lock(&q.lock);
+    for (;;) {
+        while (!q.stop && q.count == 0)
+            pthread_cond_wait(&q.wake, &q.lock);
+        if (q.stop)
+            break;
+        struct job *src = &q.ring[q.head];
+        j.fn = src->fn;
+        j.len = src->len;
+        memcpy(j.arg, src->arg, src->len);
+        q.head = (q.head + 1) % BGWORK_QUEUE;
+        q.count--;
+        pthread_mutex_unlock(&q.lock);
+        j.fn(j.arg);
+        atomic_fetch_add(&n_done, 1);
+        pthread_mutex_lock(&q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+    if (q.at_exit)
+        q.at_exit();
+    return NULL;
+}
+
+int bgwork_start(void (*at_exit)(void))
+{
+    pthread_mutex_lock(&q.lock);
+    if (q.running) {
+        pthread_mutex_unlock(&q.lock);
+        return 0;
+    }
+    q.stop = 0;
+    q.head = q.count = 0;
+    q.at_exit = at_exit;
+    int rc = pthread_create(&q.thread, NULL, bgwork_main, NULL);
+    q.running = rc == 0;
+    pthread_mutex_unlock(&q.lock);
+    return rc == 0 ? 0 : -1;
+}
+
+int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
+{
+    if (len > BGWORK_ARG_MAX) {
+        atomic_fetch_add(&n_dropped, 1);
+        return -1;
+    }
+    pthread_mutex_lock(&q.lock);
+    if (!q.running || q.count == BGWORK_QUEUE) {
+        pthread_mutex_unlock(&q.lock);
+        atomic_fetch_add(&n_dropped, 1);
+        return -1;
+    }
+    struct job *j = &q.ring[(q.head + q.count) % BGWORK_QUEUE];
+    j->fn = fn;
+    j->len = len;
+    memcpy(j->arg, arg, len);
+    q.count++;
+    pthread_cond_signal(&q.wake);
+    pthread_mutex_unlock(&q.lock);
+    atomic_fetch_add(&n_queued, 1);
+    return 0;
+}
+
+void bgwork_stop(void)
+{
+    pthread_mutex_lock(&q.lock);
+    if (!q.running) {
+        pthread_mutex_unlock(&q.lock);
+        return;
+    }
+    q.running = 0;
+    q.stop = 1;
+    q.count = 0;
+    pthread_cond_signal(&q.wake);
+    pthread_mutex_unlock(&q.lock);
+    pthread_join(q.thread, NULL);
+}
+
+void bgwork_stats(struct bgwork_stats *out)
+{
+    out->queued = atomic_load(&n_queued);
+    out->dropped = atomic_load(&n_dropped);
+    out->done = atomic_load(&n_done);
+}
