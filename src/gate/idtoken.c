@@ -182,13 +182,13 @@ static void key_free(struct idkey *k)
 static int extra_keys_load(const struct config *c, struct err *e)
 {
     char *list = util_xstrdup(c->identity_jwt_extra_keys);
-    int rc = 0;
+    int rc = 0, listed = 0;
     char *save = NULL;
     for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
         p += strspn(p, " \t");
         if (!*p)
             continue;
-        if (st.nextra == IDTOKEN_EXTRA_KEYS_MAX) {
+        if (listed++ == IDTOKEN_EXTRA_KEYS_MAX) {
             rc = err_set(e, "config_invalid", "%s: [gate] identity_jwt_extra_keys: at most %d keys", c->path,
                          IDTOKEN_EXTRA_KEYS_MAX);
             break;
