@@ -401,6 +401,7 @@ int idtoken_get(const struct idtoken_claims *c, char *out, size_t n, struct err 
         memcpy(out, v.token, strlen(v.token) + 1);
         return 0;
     }
+    memset(&v, 0, sizeof v);
     if (idtoken_sign(c, now_s, v.token, sizeof v.token, e) < 0)
         return -1;
     v.exp_s = now_s + st.ttl_s;
