@@ -119,6 +119,18 @@ static void free_parts(unsigned char *part[3])
         free(part[i]);
 }
 
+/* Sign claims with key (written to dir/name) at NOW and split the token. */
+static void sign_split(EVP_PKEY *key, const char *name, const struct idtoken_claims *c, char t[IDTOKEN_MAX],
+                       unsigned char *part[3], size_t len[3])
+{
+    char *k = write_key(key, name, NULL);
+    init_ok(k);
+    free(k);
+    struct err e;
+    cr_assert_eq(idtoken_sign(c, NOW, t, IDTOKEN_MAX, &e), 0, "%s", e.msg);
+    split(t, part, len);
+}
+
 static const char *jstr(json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
@@ -135,14 +147,10 @@ Test(idtoken, kid_is_the_rfc7638_thumbprint_of_rfc8037s_example_key)
 
 Test(idtoken, compact_form_header_and_claims)
 {
-    char *k = write_key(rfc8037_key(), "rfc.key", NULL);
-    init_ok(k);
     char t[IDTOKEN_MAX];
-    struct err e;
-    cr_assert_eq(idtoken_sign(&alice, NOW, t, sizeof t, &e), 0, "%s", e.msg);
     unsigned char *part[3];
     size_t len[3];
-    split(t, part, len);
+    sign_split(rfc8037_key(), "rfc.key", &alice, t, part, len);
     cr_assert_str_eq((char *)part[0], "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"" RFC8037_KID "\"}");
     json_t *c = json_loads((char *)part[1], 0, NULL);
     cr_assert_str_eq(jstr(c, "iss"), "https://sso.example.com");
@@ -169,30 +177,24 @@ Test(idtoken, compact_form_header_and_claims)
     EVP_PKEY_free(pub);
     json_decref(c);
     free_parts(part);
-    free(k);
 }
 
 Test(idtoken, aud_defaults_to_base_url_and_optional_claims_are_left_out)
 {
-    char *k = write_key(rfc8037_key(), "rfc.key", NULL);
-    init_ok(k);
     struct idtoken_claims key_holder = alice;
     key_holder.email = "";
     key_holder.org_role = NULL;
     key_holder.aud = NULL;
     char t[IDTOKEN_MAX];
-    struct err e;
-    cr_assert_eq(idtoken_sign(&key_holder, NOW, t, sizeof t, &e), 0, "%s", e.msg);
     unsigned char *part[3];
     size_t len[3];
-    split(t, part, len);
+    sign_split(rfc8037_key(), "rfc.key", &key_holder, t, part, len);
     json_t *c = json_loads((char *)part[1], 0, NULL);
     cr_assert_str_eq(jstr(c, "aud"), "https://sso.example.com");
     cr_assert_null(json_object_get(c, "email"));
     cr_assert_null(json_object_get(c, "org_role"));
     json_decref(c);
     free_parts(part);
-    free(k);
 }
 
 /* The largest claims the gate can pass (email 320, host 255, ORG/WS of two
@@ -234,14 +236,10 @@ Test(idtoken, es256_signature_is_raw_r_and_s_and_verifies)
 {
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY_up_ref(ec);
-    char *k = write_key(ec, "ec.key", NULL);
-    init_ok(k);
     char t[IDTOKEN_MAX];
-    struct err e;
-    cr_assert_eq(idtoken_sign(&alice, NOW, t, sizeof t, &e), 0, "%s", e.msg);
     unsigned char *part[3];
     size_t len[3];
-    split(t, part, len);
+    sign_split(ec, "ec.key", &alice, t, part, len);
     cr_assert(strstr((char *)part[0], "\"alg\":\"ES256\""), "%s", part[0]);
     cr_assert_eq(len[2], 64);
     ECDSA_SIG *sig = ECDSA_SIG_new();
@@ -256,7 +254,6 @@ Test(idtoken, es256_signature_is_raw_r_and_s_and_verifies)
     ECDSA_SIG_free(sig);
     EVP_PKEY_free(ec);
     free_parts(part);
-    free(k);
 }
 
 Test(idtoken, refuses_encrypted_unsupported_and_too_many_keys)
