@@ -14,6 +14,7 @@
 #include "admin/console.h"
 #include "cli.h"
 #include "gate/gate.h"
+#include "gate/idtoken.h"
 #include "http/http.h"
 #include "org/domain.h"
 #include "org/org.h"
@@ -95,6 +96,7 @@ static struct http_route routes[] = {
     {"auth_envoy", HTTP_ANY, "/auth/envoy/*", gate_auth_envoy, ROUTE_PREFIX, 0, RL_NONE},
     {"authz", HTTP_GET, "/v1/authz", gate_v1_authz, 0, 0, RL_NONE},
     {"session", HTTP_GET, "/v1/session", gate_v1_session, 0, 0, RL_NONE},
+    {"jwks", HTTP_GET, "/.well-known/jwks.json", idtoken_handle_jwks, 0, 0, RL_NONE},
     {"home", HTTP_GET, "/", flow_home, 0, 0, RL_NONE},
     {"login", HTTP_GET, "/login", flow_login_get, 0, 0, RL_LOGIN},
     {"login_email", HTTP_POST, "/login", flow_login_post, 0, 4096, RL_LOGIN},

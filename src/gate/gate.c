@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "authz/authz.h"
+#include "gate/idtoken.h"
 #include "org/apikey.h"
 #include "org/org.h"
 #include "session/session.h"
@@ -59,11 +60,13 @@ int gate_init(const struct config *c, const struct keyring *k, struct err *e)
         name += 7;
     snprintf(cookie_name, sizeof cookie_name, "%s", name);
     tlcache_configure(c->session_cache_ttl_ms);
-    (void)e;
-    return 0;
+    return idtoken_init(c, e);
 }
 
-void gate_shutdown(void) {}
+void gate_shutdown(void)
+{
+    idtoken_shutdown();
+}
 
 const char *gate_cookie_name(void)
 {
@@ -586,11 +589,22 @@ static void reply_unauthenticated(struct http_req *r, enum dialect d, const stru
     free(loc);
 }
 
-static void set_identity_headers(struct http_req *r, const struct principal *p, const struct target *t,
-                                 const struct verdict *v)
+/* The headers of an allowed answer; the signed one (when configured) is
+ * made first, so that a failure adds none of them. aud: the original host
+ * when known (docs/proxies.md). */
+static int set_identity_headers(struct http_req *r, const struct principal *p, const struct original *o,
+                                const struct target *t, const struct verdict *v, struct err *e)
 {
     char ws[2 * ORG_SLUG_MAX + 2];
     snprintf(ws, sizeof ws, "%s/%s", t->org, t->ws);
+    char jwt[IDTOKEN_MAX];
+    struct idtoken_claims c = {.sub = p->uid, .email = p->email, .org = t->org, .workspace = ws,
+                               .role = v->role, .org_role = v->org_role, .aud = o->known ? o->host : NULL};
+    const char *signed_header = idtoken_header();
+    if (signed_header && idtoken_get(&c, jwt, sizeof jwt, e) < 0)
+        return -1;
+    if (signed_header)
+        http_add_header(r, signed_header, jwt);
     http_add_header(r, cfg->header_user, p->uid);
     if (p->email[0])
         http_add_header(r, cfg->header_email, p->email);
@@ -599,6 +613,7 @@ static void set_identity_headers(struct http_req *r, const struct principal *p, 
     http_add_header(r, cfg->header_role, v->role);
     if (v->org_role[0])
         http_add_header(r, cfg->header_org_role, v->org_role);
+    return 0;
 }
 
 static void forward_auth(struct http_req *r, enum dialect d)
@@ -632,7 +647,10 @@ static void forward_auth(struct http_req *r, enum dialect d)
         http_reply_error(r, "forbidden", v.reason);
         return;
     }
-    set_identity_headers(r, &p, &t, &v);
+    if (set_identity_headers(r, &p, &o, &t, &v, &e) < 0) {
+        http_reply_err(r, &e);
+        return;
+    }
     http_reply(r, 200, "text/plain; charset=utf-8", "", 0);
 }
 

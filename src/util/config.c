@@ -44,6 +44,7 @@ static int check_redis_url(const char *v, char *why, size_t n);
 static int check_level(const char *v, char *why, size_t n);
 static int check_cookie_name(const char *v, char *why, size_t n);
 static int check_resolvers(const char *v, char *why, size_t n);
+static int check_header_name(const char *v, char *why, size_t n);
 
 #define F(field) offsetof(struct config, field)
 #define RLF(arr, i) (offsetof(struct config, arr) + (i) * sizeof(int))
@@ -159,6 +160,14 @@ static const struct opt opts[] = {
      "Identity header: effective workspace role."},
     {"gate", "header_org_role", OPT_STR, "X-Auth-Org-Role", 0, 0, OPT_RESTART, F(header_org_role), NULL,
      "Identity header: org role."},
+    {"gate", "identity_jwt_header", OPT_STR, "", 0, 0, OPT_RESTART, F(identity_jwt_header), check_header_name,
+     "Signed identity header (a short-lived JWS, e.g. X-Auth-Identity) on allowed answers; empty = off."},
+    {"gate", "identity_jwt_key", OPT_STR, "", 0, 0, OPT_RESTART | OPT_SECRET, F(identity_jwt_key), NULL,
+     "PEM private key that signs it: Ed25519 (alg EdDSA) or EC P-256 (ES256)."},
+    {"gate", "identity_jwt_ttl_s", OPT_INT, "60", 10, 3600, OPT_RESTART, F(identity_jwt_ttl_s), NULL,
+     "Lifetime of a signed identity token (exp - iat)."},
+    {"gate", "identity_jwt_extra_keys", OPT_STR, "", 0, 0, OPT_RESTART, F(identity_jwt_extra_keys), NULL,
+     "Comma-separated PEM files of further public keys published in the JWKS (key rotation)."},
     {"dns", "resolvers", OPT_STR, "", 0, 0, OPT_RESTART, F(dns_resolvers), check_resolvers,
      "Resolvers for domain verification, comma-separated ip:port ([ipv6]:port); empty = the system's."},
     {"dns", "timeout_ms", OPT_INT, "3000", 100, 60000, OPT_RESTART, F(dns_timeout_ms), NULL,
@@ -264,6 +273,18 @@ static int check_cookie_name(const char *v, char *why, size_t n)
             snprintf(why, n, "'%s' is not a valid cookie name", v);
             return -1;
         }
+    return 0;
+}
+
+/* An HTTP field name (RFC 9110 section 5.1: a token), short enough for any proxy. */
+static int check_header_name(const char *v, char *why, size_t n)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    size_t len = strlen(v);
+    if (len > 64 || strspn(v, tchar) != len) {
+        snprintf(why, n, "'%s' is not an HTTP header name (1-64 token characters)", v);
+        return -1;
+    }
     return 0;
 }
 
@@ -570,6 +591,9 @@ static int config_derive(struct config *c, struct err *e)
         return err_set(e, "config_invalid",
                        "%s: [session] a __Host- cookie cannot carry a domain: rename cookie_name when setting "
                        "cookie_domain", c->path);
+    if (c->identity_jwt_header[0] && !c->identity_jwt_key[0])
+        return err_set(e, "config_invalid",
+                       "%s: [gate] identity_jwt_header needs identity_jwt_key (a PEM private key)", c->path);
     if (c->redis_sentinels[0] && !c->redis_master_name[0])
         return err_set(e, "config_invalid", "%s: [redis] sentinels needs master_name", c->path);
     return 0;

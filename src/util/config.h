@@ -85,6 +85,10 @@ struct config {
     char *header_workspace;
     char *header_role;
     char *header_org_role;
+    char *identity_jwt_header;   /* "" = no signed identity header */
+    char *identity_jwt_key;      /* PEM private key file */
+    int identity_jwt_ttl_s;
+    char *identity_jwt_extra_keys; /* comma-separated PEM files, published only */
     /* [route.NAME] sections */
     struct config_route routes[CONFIG_MAX_ROUTES];
     int nroutes;

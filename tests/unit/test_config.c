@@ -266,3 +266,24 @@ Test(config, plain_http_mode_only_for_a_loopback_base_url)
     cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
     config_free(&c);
 }
+
+Test(config, identity_jwt_options_at_their_edges)
+{
+    expect_error("[gate]\nidentity_jwt_header = X-Auth-Identity\n", "identity_jwt_header needs identity_jwt_key");
+    expect_error("[gate]\nidentity_jwt_header = X Auth\n", ":2: [gate] identity_jwt_header: 'X Auth' is not an HTTP");
+    expect_error("[gate]\nidentity_jwt_header = X-Auth:Id\n", "is not an HTTP header name");
+    expect_error("[gate]\nidentity_jwt_ttl_s = 9\n", "9 is out of range [10, 3600]");
+    expect_error("[gate]\nidentity_jwt_ttl_s = 3601\n", "out of range");
+    write_conf("[gate]\nidentity_jwt_header = X-Auth-Identity\nidentity_jwt_key = /k.pem\nidentity_jwt_ttl_s = 10\n");
+    struct config c;
+    struct err e;
+    cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(c.identity_jwt_header, "X-Auth-Identity");
+    cr_assert_eq(c.identity_jwt_ttl_s, 10);
+    config_free(&c);
+    write_conf("[gate]\nidentity_jwt_ttl_s = 3600\n");
+    cr_assert_eq(config_load(&c, path, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(c.identity_jwt_header, "", "off by default");
+    cr_assert_eq(c.identity_jwt_ttl_s, 3600);
+    config_free(&c);
+}
