@@ -1,0 +1,144 @@
+/* Unit tests of the decision cache (util/tlcache) and of the background work
+ * queue behind its refresh-ahead (util/bgwork). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/bgwork.h"
+#include "util/tlcache.h"
+
+static void cache_reset(void)
+{
+    tlcache_free();
+    tlcache_configure(400);
+}
+
+Test(tlcache, hit_miss_ttl_and_epoch)
+{
+    cache_reset();
+    int v = 7, out = 0;
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 0);
+    tlcache_put("k", &v, sizeof v);
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 1);
+    cr_assert_eq(out, 7);
+    cr_assert_eq(tlcache_get("k", &out, 2), 0, "a value of another size is a miss");
+    tlcache_bump_epoch();
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 0, "an epoch bump drops every entry");
+    tlcache_put("k", &v, sizeof v);
+    usleep(420 * 1000);
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 0, "no entry outlives the TTL");
+    tlcache_free();
+}
+
+Test(tlcache, a_value_read_before_an_invalidation_is_not_stored)
+{
+    cache_reset();
+    int v = 1, out = 0;
+    uint64_t before = tlcache_epoch();
+    tlcache_bump_epoch(); /* an invalidation arrives while the value is read */
+    tlcache_put_at("k", &v, sizeof v, before);
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 0);
+    tlcache_put_at("k", &v, sizeof v, tlcache_epoch());
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 1);
+    tlcache_free();
+}
+
+Test(tlcache, refresh_is_asked_once_in_the_last_quarter_of_life)
+{
+    cache_reset(); /* TTL 400 ms: lifetimes within [300, 400], refresh from 3/4 of it */
+    int v = 1, out = 0, refresh = -1;
+    tlcache_put("k", &v, sizeof v);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int asked = 0;
+    long asked_at = -1, gone_at = -1;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (!tlcache_get_ex("k", &out, sizeof out, &refresh)) {
+            gone_at = ms;
+            break;
+        }
+        if (refresh && asked++ == 0)
+            asked_at = ms;
+        usleep(5000);
+    }
+    cr_assert_eq(asked, 1, "exactly one reader is asked to refresh, asked %d", asked);
+    cr_assert_geq(asked_at, 220, "asked at %ld ms: too young", asked_at);
+    cr_assert_lt(asked_at, gone_at, "asked before the entry expired");
+    cr_assert_leq(gone_at, 420, "gone at %ld ms", gone_at);
+    tlcache_put("k", &v, sizeof v); /* a refresh lands: the entry is young again */
+    cr_assert_eq(tlcache_get_ex("k", &out, sizeof out, &refresh), 1);
+    cr_assert_eq(refresh, 0);
+    tlcache_free();
+}
+
+Test(tlcache, disabled_with_ttl_zero)
+{
+    tlcache_free();
+    tlcache_configure(0);
+    int v = 1, out = 0;
+    tlcache_put("k", &v, sizeof v);
+    cr_assert_eq(tlcache_get("k", &out, sizeof out), 0);
+    tlcache_free();
+}
+
+static atomic_int ran;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_job(void *arg)
+{
+    atomic_fetch_add(&ran, *(int *)arg);
+}
+
+static void blocked_job(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gate_lock); /* held by the test: the thread waits here */
+    pthread_mutex_unlock(&gate_lock);
+}
+
+Test(bgwork, runs_jobs_with_a_copy_of_their_argument)
+{
+    int one = 1;
+    cr_assert_eq(bgwork_submit(count_job, &one, sizeof one), -1, "nothing runs before start");
+    cr_assert_eq(bgwork_start(NULL), 0);
+    atomic_store(&ran, 0);
+    for (int i = 0; i < 100; i++) {
+        int v = 1;
+        cr_assert_eq(bgwork_submit(count_job, &v, sizeof v), 0);
+        v = 1000; /* the job saw a copy */
+    }
+    for (int i = 0; i < 200 && atomic_load(&ran) < 100; i++)
+        usleep(5000);
+    cr_assert_eq(atomic_load(&ran), 100);
+    char big[BGWORK_ARG_MAX + 1] = {0};
+    cr_assert_eq(bgwork_submit(count_job, big, sizeof big), -1, "an oversized argument is refused");
+    bgwork_stop();
+    cr_assert_eq(bgwork_submit(count_job, &one, sizeof one), -1, "nothing runs after stop");
+}
+
+Test(bgwork, a_full_queue_drops_instead_of_blocking)
+{
+    cr_assert_eq(bgwork_start(NULL), 0);
+    pthread_mutex_lock(&gate_lock);
+    cr_assert_eq(bgwork_submit(blocked_job, "", 1), 0);
+    usleep(20 * 1000); /* the thread took it and waits */
+    int one = 1, queued = 0, dropped = 0;
+    for (int i = 0; i < BGWORK_QUEUE + 10; i++) {
+        if (bgwork_submit(count_job, &one, sizeof one) == 0)
+            queued++;
+        else
+            dropped++;
+    }
+    cr_assert_eq(queued, BGWORK_QUEUE);
+    cr_assert_eq(dropped, 10);
+    struct bgwork_stats st;
+    bgwork_stats(&st);
+    cr_assert_geq(st.dropped, 10);
+    pthread_mutex_unlock(&gate_lock);
+    bgwork_stop();
+}
