@@ -5,7 +5,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,10 @@ struct keyring {
     struct key keys[KEYRING_MAX];
     size_t n;
     int signer;   /* index of the first key that is not staged */
+    uint64_t gen; /* unique per key ring made: names it in the MAC contexts */
 };
+
+static atomic_uint_fast64_t keyring_gen;
 
 static int kid_ok(const char *s, size_t n)
 {
@@ -88,6 +95,7 @@ static int keyring_add_line(struct keyring *k, char *line, int lineno, struct er
 struct keyring *keyring_parse(const char *text, struct err *e)
 {
     struct keyring *k = util_xcalloc(1, sizeof *k);
+    k->gen = atomic_fetch_add(&keyring_gen, 1) + 1;
     char *copy = util_xstrdup(text);
     char *save = NULL;
     int lineno = 0, rc = 0;
@@ -160,10 +168,74 @@ static const struct key *keyring_find(const struct keyring *k, const char *kid, 
     return NULL;
 }
 
-static void mac(const struct key *key, const char *data, size_t n, unsigned char out[32])
+/* HMAC-SHA256 with a context per thread and key, keyed once: a one-shot
+ * HMAC() fetches the digest, allocates and hashes both key pads every time,
+ * which was the largest share of a cached /auth answer's CPU. The contexts
+ * belong to the thread (freed when it ends) and to one key ring (made anew
+ * when another ring is used). */
+struct mac_ctxs {
+    uint64_t gen;
+    EVP_MAC_CTX *ctx[KEYRING_MAX];
+};
+
+static EVP_MAC *hmac_alg;
+static pthread_key_t mac_tls;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+
+static void mac_ctxs_clear(struct mac_ctxs *m)
 {
-    unsigned int len = 32;
-    HMAC(EVP_sha256(), key->secret, (int)key->len, (const unsigned char *)data, n, out, &len);
+    for (size_t i = 0; i < KEYRING_MAX; i++) {
+        EVP_MAC_CTX_free(m->ctx[i]);
+        m->ctx[i] = NULL;
+    }
+}
+
+static void mac_ctxs_free(void *p)
+{
+    mac_ctxs_clear(p);
+    free(p);
+}
+
+static void mac_init_once(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    pthread_key_create(&mac_tls, mac_ctxs_free);
+}
+
+static EVP_MAC_CTX *mac_ctx(const struct keyring *k, const struct key *key)
+{
+    pthread_once(&mac_once, mac_init_once);
+    struct mac_ctxs *m = pthread_getspecific(mac_tls);
+    if (!m) {
+        m = util_xcalloc(1, sizeof *m);
+        pthread_setspecific(mac_tls, m);
+    }
+    if (m->gen != k->gen) {
+        mac_ctxs_clear(m);
+        m->gen = k->gen;
+    }
+    size_t i = (size_t)(key - k->keys);
+    if (m->ctx[i])
+        return EVP_MAC_init(m->ctx[i], NULL, 0, NULL) == 1 ? m->ctx[i] : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0), OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *c = hmac_alg ? EVP_MAC_CTX_new(hmac_alg) : NULL;
+    if (!c || EVP_MAC_init(c, key->secret, key->len, params) != 1) {
+        EVP_MAC_CTX_free(c);
+        return NULL;
+    }
+    m->ctx[i] = c;
+    return c;
+}
+
+/* 0, or -1 when OpenSSL failed (the caller fails closed). */
+static int mac(const struct keyring *k, const struct key *key, const char *data, size_t n, unsigned char out[32])
+{
+    EVP_MAC_CTX *c = mac_ctx(k, key);
+    size_t len = 0;
+    if (!c || EVP_MAC_update(c, (const unsigned char *)data, n) != 1 || EVP_MAC_final(c, out, &len, 32) != 1 ||
+        len != 32)
+        return -1;
+    return 0;
 }
 
 int token_issue(const struct keyring *k, const char *org, struct token *t, char *out, size_t n, struct err *e)
@@ -181,7 +253,8 @@ int token_issue(const struct keyring *k, const char *org, struct token *t, char 
     int len = snprintf(body, sizeof body, "s1.%s.%s.%s", t->kid, t->org, id);
     free(id);
     unsigned char sig[32];
-    mac(key, body, (size_t)len, sig);
+    if (mac(k, key, body, (size_t)len, sig) < 0)
+        return err_set(e, "internal_error", "HMAC failed");
     char *s = util_b64url_encode(sig, sizeof sig);
     int total = snprintf(out, n, "%s.%s", body, s);
     free(s);
@@ -215,8 +288,8 @@ int token_verify(const struct keyring *k, const char *text, struct token *t, str
     size_t siglen = 0, idlen = 0;
     unsigned char *sig = util_b64url_decode(f[4], len[4], &siglen);
     unsigned char expect[32];
-    mac(key, text, (size_t)(f[4] - 1 - text), expect);
-    int ok = sig && siglen == 32 && CRYPTO_memcmp(sig, expect, 32) == 0;
+    int ok = mac(k, key, text, (size_t)(f[4] - 1 - text), expect) == 0 && sig && siglen == 32 &&
+             CRYPTO_memcmp(sig, expect, 32) == 0;
     free(sig);
     if (!ok)
         return err_set(e, "unauthorized", NULL);

@@ -6,12 +6,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 struct job {
     bgwork_fn fn;
     size_t len;
     unsigned char arg[BGWORK_ARG_MAX];
 };
+
+#define BGWORK_TICK_MS 20
 
 static struct {
     pthread_mutex_t lock;
@@ -32,8 +35,16 @@ static void *bgwork_main(void *unused)
     struct job j;
     pthread_mutex_lock(&q.lock);
     for (;;) {
-        while (!q.stop && q.count == 0)
-            pthread_cond_wait(&q.wake, &q.lock);
+        while (!q.stop && q.count == 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += BGWORK_TICK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&q.wake, &q.lock, &until);
+        }
         if (q.stop)
             break;
         struct job *src = &q.ring[q.head];
@@ -86,7 +97,11 @@ int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
     j->len = len;
     memcpy(j->arg, arg, len);
     q.count++;
-    pthread_cond_signal(&q.wake);
+    /* No wake-up per job: on a busy machine it would put this thread on the
+     * CPU in the middle of a worker's burst of requests. The thread looks
+     * every BGWORK_TICK_MS, and is woken only when the queue fills up. */
+    if (q.count == BGWORK_QUEUE / 4)
+        pthread_cond_signal(&q.wake);
     pthread_mutex_unlock(&q.lock);
     atomic_fetch_add(&n_queued, 1);
     return 0;

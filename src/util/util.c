@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,11 +201,25 @@ int util_ct_streq(const char *a, const char *b)
     return CRYPTO_memcmp(a, b, la) == 0;
 }
 
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the
+ * implementation up (a lock and a hash table) on every digest. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void util_sha256_hex(const void *data, size_t n, char out[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || EVP_Digest(data, n, md, &mdlen, sha256_md, NULL) != 1 || mdlen != 32) {
+        fputs("ssogate: SHA-256 unavailable\n", stderr);
+        abort();
+    }
     util_hex_encode(md, 32, out);
 }
 

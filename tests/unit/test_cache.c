@@ -126,7 +126,7 @@ Test(bgwork, a_full_queue_drops_instead_of_blocking)
     cr_assert_eq(bgwork_start(NULL), 0);
     pthread_mutex_lock(&gate_lock);
     cr_assert_eq(bgwork_submit(blocked_job, "", 1), 0);
-    usleep(20 * 1000); /* the thread took it and waits */
+    usleep(150 * 1000); /* the thread took it (it looks every 20 ms) and waits */
     int one = 1, queued = 0, dropped = 0;
     for (int i = 0; i < BGWORK_QUEUE + 10; i++) {
         if (bgwork_submit(count_job, &one, sizeof one) == 0)
