@@ -87,6 +87,20 @@ char *gate_cookie_clear(void)
 
 /* ---- credentials ---- */
 
+/* The cache's read path: a hit answers at once and, in the entry's last
+ * quarter of life, queues refresh(ref) to reload it in the background; a miss
+ * is fetch(ref), which reads Redis and fills the cache. */
+static int cache_read(const char *key, void *val, size_t len, const void *ref, size_t reflen,
+                      int (*fetch)(const void *ref, void *val, struct err *e), bgwork_fn refresh, struct err *e)
+{
+    int again = 0;
+    if (!tlcache_get_ex(key, val, len, &again))
+        return fetch(ref, val, e);
+    if (again)
+        bgwork_submit(refresh, ref, reflen);
+    return 0;
+}
+
 /* What the gate keeps of a session in the cache: who, and until when. */
 struct session_entry {
     char user_id[65];
@@ -108,8 +122,10 @@ static void session_cache_key(char *key, const char *org, const char *id_hash)
 
 /* Read the record and cache it. A session that has ended leaves the cache at
  * once; Redis trouble leaves the entry to its TTL and is the caller's. */
-static int session_fetch(const struct session_ref *ref, struct session_entry *out, struct err *e)
+static int session_fetch(const void *arg, void *val, struct err *e)
 {
+    const struct session_ref *ref = arg;
+    struct session_entry *out = val;
     char key[TLCACHE_KEY_MAX];
     session_cache_key(key, ref->org, ref->id_hash);
     uint64_t epoch = tlcache_epoch();
@@ -151,14 +167,11 @@ static int principal_from_session(const char *token, struct principal *p, struct
     char key[TLCACHE_KEY_MAX];
     session_cache_key(key, ref.org, ref.id_hash);
     struct session_entry s;
+    if (cache_read(key, &s, sizeof s, &ref, sizeof ref, session_fetch, session_refresh, e) < 0)
+        return -1;
     int64_t now = util_now_ms();
-    int refresh = 0;
-    if (!tlcache_get_ex(key, &s, sizeof s, &refresh) || now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
-        if (session_fetch(&ref, &s, e) < 0)
-            return -1;
-    } else if (refresh) {
-        bgwork_submit(session_refresh, &ref, sizeof ref);
-    }
+    if ((now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) && session_fetch(&ref, &s, e) < 0)
+        return -1;
     snprintf(p->uid, sizeof p->uid, "%s", s.user_id);
     snprintf(p->email, sizeof p->email, "%s", s.email);
     snprintf(p->org_id, sizeof p->org_id, "%s", s.org);
@@ -411,8 +424,10 @@ struct access {
 };
 
 /* Organizations by slug change rarely and are shared by all their members. */
-static int org_fetch(const char *slug, struct org_info *org, struct err *e)
+static int org_fetch(const void *arg, void *val, struct err *e)
 {
+    const char *slug = arg;
+    struct org_info *org = val;
     char key[TLCACHE_KEY_MAX];
     snprintf(key, sizeof key, "o:%s", slug);
     uint64_t epoch = tlcache_epoch();
@@ -433,12 +448,7 @@ static int org_lookup_cached(const char *slug, struct org_info *org, struct err 
 {
     char key[TLCACHE_KEY_MAX];
     snprintf(key, sizeof key, "o:%s", slug);
-    int refresh = 0;
-    if (!tlcache_get_ex(key, org, sizeof *org, &refresh))
-        return org_fetch(slug, org, e);
-    if (refresh)
-        bgwork_submit(org_refresh, slug, strlen(slug) + 1);
-    return 0;
+    return cache_read(key, org, sizeof *org, slug, strlen(slug) + 1, org_fetch, org_refresh, e);
 }
 
 /* Whose access to which workspace: the argument of a background reload. */
@@ -455,8 +465,10 @@ static void access_cache_key(char *key, const struct access_ref *ref)
 
 /* Read from Redis and cache, a missing org or workspace included (as "no
  * access"); Redis trouble is never cached and never a guess. */
-static int access_fetch(const struct access_ref *ref, struct access *a, struct err *e)
+static int access_fetch(const void *arg, void *val, struct err *e)
 {
+    const struct access_ref *ref = arg;
+    struct access *a = val;
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, ref);
     uint64_t epoch = tlcache_epoch();
@@ -496,12 +508,7 @@ static int access_load(const char *uid, const struct target *t, struct access *a
     snprintf(ref.ws, sizeof ref.ws, "%s", t->ws);
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, &ref);
-    int refresh = 0;
-    if (!tlcache_get_ex(key, a, sizeof *a, &refresh))
-        return access_fetch(&ref, a, e);
-    if (refresh)
-        bgwork_submit(access_refresh, &ref, sizeof ref);
-    return 0;
+    return cache_read(key, a, sizeof *a, &ref, sizeof ref, access_fetch, access_refresh, e);
 }
 
 static int decide(const struct principal *p, const struct target *t, struct verdict *v, struct err *e)
