@@ -22,6 +22,7 @@ static struct {
     pthread_t thread;
     int running;          /* accepting jobs */
     int stop;
+    int idle;             /* the thread sleeps until a job comes */
     size_t head, count;
     void (*at_exit)(void);
     struct job ring[BGWORK_QUEUE];
@@ -29,34 +30,54 @@ static struct {
 
 static atomic_uint_fast64_t n_queued, n_dropped, n_done;
 
+/* Wait on the condition until woken or for ms milliseconds (0: no limit). */
+static void wait_locked(int ms)
+{
+    if (ms == 0) {
+        pthread_cond_wait(&q.wake, &q.lock);
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += ms * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&q.wake, &q.lock, &until);
+}
+
+/* Busy: after each drain the thread waits one tick, so jobs that come in the
+ * meantime are taken in one go and nobody has to wake it. Idle (a whole tick
+ * without a job): it sleeps until a job comes, and that job wakes it. */
 static void *bgwork_main(void *unused)
 {
     (void)unused;
     struct job j;
     pthread_mutex_lock(&q.lock);
-    for (;;) {
-        while (!q.stop && q.count == 0) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += BGWORK_TICK_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
+    while (!q.stop) {
+        if (q.count == 0) {
+            wait_locked(BGWORK_TICK_MS);
+            if (q.count == 0 && !q.stop) {
+                q.idle = 1;
+                while (q.count == 0 && !q.stop)
+                    wait_locked(0);
+                q.idle = 0;
             }
-            pthread_cond_timedwait(&q.wake, &q.lock, &until);
+            continue;
         }
-        if (q.stop)
-            break;
-        struct job *src = &q.ring[q.head];
-        j.fn = src->fn;
-        j.len = src->len;
-        memcpy(j.arg, src->arg, src->len);
-        q.head = (q.head + 1) % BGWORK_QUEUE;
-        q.count--;
-        pthread_mutex_unlock(&q.lock);
-        j.fn(j.arg);
-        atomic_fetch_add(&n_done, 1);
-        pthread_mutex_lock(&q.lock);
+        while (q.count > 0 && !q.stop) {
+            struct job *src = &q.ring[q.head];
+            j.fn = src->fn;
+            j.len = src->len;
+            memcpy(j.arg, src->arg, src->len);
+            q.head = (q.head + 1) % BGWORK_QUEUE;
+            q.count--;
+            pthread_mutex_unlock(&q.lock);
+            j.fn(j.arg);
+            atomic_fetch_add(&n_done, 1);
+            pthread_mutex_lock(&q.lock);
+        }
     }
     pthread_mutex_unlock(&q.lock);
     if (q.at_exit)
@@ -98,9 +119,10 @@ int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
     memcpy(j->arg, arg, len);
     q.count++;
     /* No wake-up per job: on a busy machine it would put this thread on the
-     * CPU in the middle of a worker's burst of requests. The thread looks
-     * every BGWORK_TICK_MS, and is woken only when the queue fills up. */
-    if (q.count == BGWORK_QUEUE / 4)
+     * CPU in the middle of a worker's burst of requests. While busy the
+     * thread looks every BGWORK_TICK_MS by itself; it is woken when idle, or
+     * when the queue is filling up. */
+    if (q.idle || q.count == BGWORK_QUEUE / 4)
         pthread_cond_signal(&q.wake);
     pthread_mutex_unlock(&q.lock);
     atomic_fetch_add(&n_queued, 1);
