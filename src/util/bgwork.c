@@ -4,6 +4,10 @@
 #include "util/bgwork.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +19,7 @@ struct job {
 };
 
 #define BGWORK_TICK_MS 20
+#define BGWORK_NICE 5
 
 static struct {
     pthread_mutex_t lock;
@@ -53,6 +58,12 @@ static void wait_locked(int ms)
 static void *bgwork_main(void *unused)
 {
     (void)unused;
+    /* Behind the request workers: batch scheduling (a wake-up does not
+     * preempt a running worker) and a lower priority. Best effort: a thread
+     * may always lower its own priority, and nothing depends on it. */
+    struct sched_param sp = {.sched_priority = 0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BGWORK_NICE);
     struct job j;
     pthread_mutex_lock(&q.lock);
     while (!q.stop) {
