@@ -107,10 +107,21 @@ static struct http_route routes[] = {
     {NULL, 0, NULL, NULL, 0, 0, RL_NONE},
 };
 
-/* Cache invalidation: a thread subscribed to the invalidation channel flushes
- * every worker's cache on each message, and whenever the subscription was
- * lost (messages may have been missed). */
+/* Cache invalidation: a thread subscribed to the invalidation channel. A
+ * message names the org whose sessions or directory changed (its id): that
+ * org's cached reads go, and every read not tagged with an org. Anything else,
+ * and a lost subscription (messages may have been missed), flushes all. */
 static atomic_int inval_stop;
+
+static int org_id_like(const char *s)
+{
+    if (!s || strncmp(s, "o_", 2) != 0 || strlen(s) >= ORG_ID_MAX)
+        return 0;
+    for (const char *p = s + 2; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return s[2] != '\0';
+}
 
 static void *inval_thread(void *arg)
 {
@@ -122,7 +133,9 @@ static void *inval_thread(void *arg)
         char *ch = NULL, *msg = NULL;
         size_t len = 0;
         int rc = sub ? store_sub_next(sub, 200, &ch, &msg, &len, &e) : -1;
-        if (rc != 0)
+        if (rc == 1 && org_id_like(msg))
+            tlcache_invalidate(msg);
+        else if (rc != 0)
             tlcache_bump_epoch();
         if (!sub) {
             usleep(200 * 1000);

@@ -128,7 +128,7 @@ static int session_fetch(const void *arg, void *val, struct err *e)
     struct session_entry *out = val;
     char key[TLCACHE_KEY_MAX];
     session_cache_key(key, ref->org, ref->id_hash);
-    uint64_t epoch = tlcache_epoch();
+    uint64_t stamp = tlcache_stamp(ref->org); /* revocations name the session's org */
     struct session s;
     if (session_load_hash(&limits, ref->org, ref->id_hash, &s, e) < 0) {
         if (strcmp(e->code, "store_unavailable") != 0)
@@ -141,7 +141,7 @@ static int session_fetch(const void *arg, void *val, struct err *e)
     memcpy(out->org, s.org, sizeof out->org);
     out->abs_expiry_ms = s.abs_expiry_ms;
     out->idle_expiry_ms = s.idle_expiry_ms;
-    tlcache_put_at(key, out, sizeof *out, epoch);
+    tlcache_put_tagged(key, out, sizeof *out, ref->org, stamp);
     return 0;
 }
 
@@ -474,21 +474,28 @@ static int access_fetch(const void *arg, void *val, struct err *e)
     uint64_t epoch = tlcache_epoch();
     memset(a, 0, sizeof *a);
     struct org_info org;
-    struct org_ws_access acc;
-    memset(&acc, 0, sizeof acc);
-    if (org_lookup_cached(ref->org, &org, e) == 0 && org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
-        a->exists = 1;
-        snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
-        a->org_role = acc.org_role;
-        snprintf(a->ws_role, sizeof a->ws_role, "%s", acc.ws_role);
-        snprintf(a->default_role, sizeof a->default_role, "%s", acc.default_role);
-        snprintf(a->perms, sizeof a->perms, "%s", acc.role_perms ? acc.role_perms : "");
-        snprintf(a->ents, sizeof a->ents, "%s", acc.entitlements ? acc.entitlements : "");
-        org_ws_access_clear(&acc);
-    } else if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") &&
-               strcmp(e->code, "workspace_not_found")) {
-        return -1;
+    if (org_lookup_cached(ref->org, &org, e) == 0) {
+        /* Roles, grants and memberships of a workspace live in its org's
+         * directory: only that org's changes make this stale. */
+        uint64_t stamp = tlcache_stamp(org.id);
+        struct org_ws_access acc;
+        memset(&acc, 0, sizeof acc);
+        if (org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
+            a->exists = 1;
+            snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
+            a->org_role = acc.org_role;
+            snprintf(a->ws_role, sizeof a->ws_role, "%s", acc.ws_role);
+            snprintf(a->default_role, sizeof a->default_role, "%s", acc.default_role);
+            snprintf(a->perms, sizeof a->perms, "%s", acc.role_perms ? acc.role_perms : "");
+            snprintf(a->ents, sizeof a->ents, "%s", acc.entitlements ? acc.entitlements : "");
+            org_ws_access_clear(&acc);
+            tlcache_put_tagged(key, a, sizeof *a, org.id, stamp);
+            return 0;
+        }
     }
+    if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") && strcmp(e->code, "workspace_not_found"))
+        return -1;
+    /* No such org or workspace: "no access", dropped by any change anywhere. */
     tlcache_put_at(key, a, sizeof *a, epoch);
     return 0;
 }

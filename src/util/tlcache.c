@@ -18,9 +18,12 @@
 #define SHARDS 64
 #define SLOTS_PER_SHARD 2048 /* 131072 entries in all, 40 bytes each + values */
 
+#define TAGS 4096 /* per-tag epochs; two tags sharing one only invalidate more */
+
 struct slot {
     uint64_t hash;
-    uint64_t epoch;
+    uint64_t epoch;       /* untagged: the epoch; tagged: the tag's stamp */
+    int tag;              /* -1 untagged, else the tag's index */
     int64_t expires_ms;
     int64_t refresh_ms;   /* from here on, a reader is asked to refresh */
     int refreshing;       /* a reader was asked already */
@@ -34,7 +37,12 @@ struct shard {
 };
 
 static atomic_int ttl = 0;
+/* epoch: bumped by every invalidation, the validity of untagged entries.
+ * hard: bumped only by an invalidation of everything. tags: per tag. A tagged
+ * entry holds while hard and its tag's epoch are what they were at the read. */
 static atomic_uint_fast64_t epoch = 1;
+static atomic_uint_fast64_t hard = 1;
+static atomic_uint_fast64_t tags[TAGS];
 static struct shard *shards;
 static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
 
@@ -51,16 +59,6 @@ void tlcache_configure(int ttl_ms)
     atomic_store(&ttl, ttl_ms < 0 ? 0 : ttl_ms);
 }
 
-void tlcache_bump_epoch(void)
-{
-    atomic_fetch_add(&epoch, 1);
-}
-
-uint64_t tlcache_epoch(void)
-{
-    return atomic_load(&epoch);
-}
-
 static uint64_t key_hash(const char *key)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -69,6 +67,47 @@ static uint64_t key_hash(const char *key)
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+static int tag_index(const char *tag)
+{
+    return (int)(key_hash(tag) % TAGS);
+}
+
+static uint64_t stamp_at(int idx)
+{
+    return atomic_load(&hard) << 32 | (atomic_load(&tags[idx]) & 0xffffffffu);
+}
+
+void tlcache_bump_epoch(void)
+{
+    atomic_fetch_add(&hard, 1);
+    atomic_fetch_add(&epoch, 1);
+}
+
+void tlcache_invalidate(const char *tag)
+{
+    if (!tag || !*tag) {
+        tlcache_bump_epoch();
+        return;
+    }
+    atomic_fetch_add(&tags[tag_index(tag)], 1);
+    atomic_fetch_add(&epoch, 1);
+}
+
+uint64_t tlcache_epoch(void)
+{
+    return atomic_load(&epoch);
+}
+
+uint64_t tlcache_stamp(const char *tag)
+{
+    return stamp_at(tag_index(tag));
+}
+
+static int slot_valid(const struct slot *s)
+{
+    return s->tag < 0 ? s->epoch == atomic_load(&epoch) : s->epoch == stamp_at(s->tag);
 }
 
 static struct shard *shard_of(uint64_t h)
@@ -114,7 +153,7 @@ int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh)
     pthread_mutex_lock(&sh->lock);
     struct slot *s = slot_find(sh, key, h);
     int64_t now = util_mono_ms();
-    if (s && s->len == len && s->epoch == atomic_load(&epoch) && now < s->expires_ms) {
+    if (s && s->len == len && slot_valid(s) && now < s->expires_ms) {
         memcpy(out, s->data + strlen(s->data) + 1, len);
         hit = 1;
         if (refresh && now >= s->refresh_ms && !s->refreshing) {
@@ -140,16 +179,11 @@ static int64_t ttl_jittered(int t)
     return t - (int64_t)(x % (uint64_t)(t / 4 + 1));
 }
 
-void tlcache_put(const char *key, const void *val, size_t len)
-{
-    tlcache_put_at(key, val, len, atomic_load(&epoch));
-}
-
-void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t ep)
+static void put(const char *key, const void *val, size_t len, int tag, uint64_t stamp)
 {
     int t = atomic_load(&ttl);
     size_t kl = strlen(key);
-    if (t == 0 || !shards || kl >= TLCACHE_KEY_MAX || len == 0 || ep != atomic_load(&epoch))
+    if (t == 0 || !shards || kl >= TLCACHE_KEY_MAX || len == 0)
         return;
     uint64_t h = key_hash(key);
     struct shard *sh = shard_of(h);
@@ -164,13 +198,32 @@ void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t ep)
     s->data = data;
     s->hash = h;
     s->len = len;
-    s->epoch = ep;
+    s->tag = tag;
+    s->epoch = stamp;
     int64_t now = util_mono_ms(), life = ttl_jittered(t);
     s->expires_ms = now + life;
     s->refresh_ms = now + life - life / 4;
     s->refreshing = 0;
     pthread_mutex_unlock(&sh->lock);
     free(old);
+}
+
+void tlcache_put(const char *key, const void *val, size_t len)
+{
+    put(key, val, len, -1, atomic_load(&epoch));
+}
+
+void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t ep)
+{
+    if (ep == atomic_load(&epoch))
+        put(key, val, len, -1, ep);
+}
+
+void tlcache_put_tagged(const char *key, const void *val, size_t len, const char *tag, uint64_t stamp)
+{
+    int idx = tag_index(tag);
+    if (stamp == stamp_at(idx))
+        put(key, val, len, idx, stamp);
 }
 
 void tlcache_del(const char *key)

@@ -1,7 +1,8 @@
 /* The process's cache of session and access reads: fixed-size values with a
- * short TTL, shared by the worker threads (sharded, a mutex per shard), and a
- * process-wide epoch that invalidates every entry at once (bumped on pub/sub
- * invalidation messages and whenever the subscription was lost). Bounded. */
+ * short TTL, shared by the worker threads (sharded, a mutex per shard).
+ * Invalidation by epochs: a pub/sub message naming an org drops that org's
+ * tagged entries and every untagged one; a lost subscription drops all.
+ * Bounded. */
 #ifndef SSOGATE_UTIL_TLCACHE_H
 #define SSOGATE_UTIL_TLCACHE_H
 
@@ -26,9 +27,18 @@ void tlcache_put(const char *key, const void *val, size_t len);
  * older than it and is not stored. */
 void tlcache_put_at(const char *key, const void *val, size_t len, uint64_t epoch);
 void tlcache_del(const char *key);
-/* Invalidate every thread's entries. */
+/* Invalidate every entry. */
 void tlcache_bump_epoch(void);
+/* Invalidate the entries of one tag (an org id) and every untagged entry;
+ * NULL or "" invalidates everything. */
+void tlcache_invalidate(const char *tag);
 uint64_t tlcache_epoch(void);
+/* Tagged entries: a value read from Redis that depends only on the data of
+ * one tag (one org's directory or sessions) survives the invalidations of
+ * other tags. Take the stamp before the read; the put is dropped when the tag
+ * (or everything) was invalidated in between. */
+uint64_t tlcache_stamp(const char *tag);
+void tlcache_put_tagged(const char *key, const void *val, size_t len, const char *tag, uint64_t stamp);
 /* Free everything (at shutdown, after the workers stopped). */
 void tlcache_free(void);
 

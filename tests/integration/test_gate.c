@@ -491,6 +491,49 @@ Test(gate, revoked_session_is_refused_within_the_cache_bound)
     cr_assert_leq(took, 1000 + 200, "revocation took %lld ms (cache bound 1000 ms)", (long long)took);
 }
 
+static long long redis_commands(void)
+{
+    struct sg_resp m;
+    sg_get(&sg, "/metrics", &m);
+    cr_assert_eq(m.status, 200);
+    const char *p = strstr(m.body, "\nssogate_redis_commands_total ");
+    cr_assert_not_null(p);
+    long long n = atoll(p + strlen("\nssogate_redis_commands_total "));
+    sg_resp_free(&m);
+    return n;
+}
+
+static void publish_invalidation(const char *org)
+{
+    const char *args[] = {"PUBLISH", "sg:inval", org, NULL};
+    free(ts_redis_cli(&sg.redis, args));
+    usleep(100 * 1000); /* the subscriber thread takes it */
+}
+
+/* Invalidations are per org: a change in another org leaves this org's cached
+ * sessions and grants alone (no Redis read on the next request), a change in
+ * this org drops them (the next request reads Redis). */
+Test(gate, another_orgs_change_keeps_this_orgs_cached_reads)
+{
+    struct sg_resp r;
+    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    long long c0 = redis_commands();
+    publish_invalidation("o_0123456789abcdef0123");
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200);
+    sg_resp_free(&r);
+    long long c1 = redis_commands();
+    cr_assert_eq(c1, c0, "another org's change cost %lld Redis commands", c1 - c0);
+    publish_invalidation(org_id);
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200);
+    sg_resp_free(&r);
+    cr_assert_gt(redis_commands(), c1, "this org's change did not drop its cached reads");
+}
+
 Test(gate, redis_down_is_503_then_back_without_restart)
 {
     struct sg_resp r;

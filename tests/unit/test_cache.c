@@ -76,6 +76,35 @@ Test(tlcache, refresh_is_asked_once_in_the_last_quarter_of_life)
     tlcache_free();
 }
 
+Test(tlcache, an_org_invalidation_drops_that_org_and_untagged_entries_only)
+{
+    cache_reset();
+    int v = 1, out = 0;
+    const char *a = "o_aaaaaaaaaaaaaaaaaaaa", *b = "o_bbbbbbbbbbbbbbbbbbbb";
+    tlcache_put_tagged("s:a", &v, sizeof v, a, tlcache_stamp(a));
+    tlcache_put_tagged("s:b", &v, sizeof v, b, tlcache_stamp(b));
+    tlcache_put("o:acme", &v, sizeof v);
+    tlcache_invalidate(a);
+    cr_assert_eq(tlcache_get("s:a", &out, sizeof out), 0, "org a's entry is dropped");
+    cr_assert_eq(tlcache_get("s:b", &out, sizeof out), 1, "org b's entry stays");
+    cr_assert_eq(tlcache_get("o:acme", &out, sizeof out), 0, "untagged entries go with any invalidation");
+    tlcache_invalidate(NULL);
+    cr_assert_eq(tlcache_get("s:b", &out, sizeof out), 0, "a full invalidation drops every entry");
+    /* A read that began before its org's invalidation is not stored. */
+    uint64_t before = tlcache_stamp(b);
+    tlcache_invalidate(b);
+    tlcache_put_tagged("s:b", &v, sizeof v, b, before);
+    cr_assert_eq(tlcache_get("s:b", &out, sizeof out), 0);
+    /* ... nor one that began before a full invalidation. */
+    before = tlcache_stamp(b);
+    tlcache_bump_epoch();
+    tlcache_put_tagged("s:b", &v, sizeof v, b, before);
+    cr_assert_eq(tlcache_get("s:b", &out, sizeof out), 0);
+    tlcache_put_tagged("s:b", &v, sizeof v, b, tlcache_stamp(b));
+    cr_assert_eq(tlcache_get("s:b", &out, sizeof out), 1);
+    tlcache_free();
+}
+
 Test(tlcache, disabled_with_ttl_zero)
 {
     tlcache_free();
