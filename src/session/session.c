@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "util/bgwork.h"
 #include "util/util.h"
 
 #define KEY_MAX 200
@@ -150,16 +151,16 @@ static int parse_record(const struct store_reply *r, struct session *s)
     return s->user_id[0] && s->abs_expiry_ms > 0 && s->idle_expiry_ms > 0 ? 0 : -1;
 }
 
-/* Push the idle expiry forward (at most once per refresh interval). */
-static void session_touch(const struct session_limits *lim, struct session *s, const char *key, int64_t now)
+/* The write of a touch, as a job: the key, and the two times as text. */
+struct touch {
+    char key[KEY_MAX];
+    char seen[24];
+    char idle[24];
+};
+
+static void touch_write(void *arg)
 {
-    int64_t idle = now + (int64_t)lim->idle_timeout_s * 1000;
-    if (idle > s->abs_expiry_ms)
-        idle = s->abs_expiry_ms;
-    char seen[24], idlex[24];
-    snprintf(seen, sizeof seen, "%lld", (long long)now);
-    snprintf(idlex, sizeof idlex, "%lld", (long long)idle);
-    struct err e;
+    const struct touch *t = arg;
     /* XX-style: only when the record still exists, so a revoked session is not
      * brought back by a concurrent refresh. */
     static const char touch_lua[] =
@@ -167,9 +168,26 @@ static void session_touch(const struct session_limits *lim, struct session *s, c
         "redis.call('HSET', KEYS[1], 'seen', ARGV[1], 'idle', ARGV[2])\n"
         "redis.call('PEXPIREAT', KEYS[1], ARGV[2])\n"
         "return 1\n";
-    const char *args[] = {key, seen, idlex};
-    struct store_reply *r = store_eval(&e, touch_lua, 1, 2, args, NULL);
-    store_reply_free(r);
+    const char *args[] = {t->key, t->seen, t->idle};
+    struct err e;
+    store_reply_free(store_eval(&e, touch_lua, 1, 2, args, NULL));
+}
+
+/* Push the idle expiry forward (at most once per refresh interval). The write
+ * goes to the background thread when it runs: the answer does not depend on
+ * it, and a touch that is lost (queue full, Redis away) only means the next
+ * load touches again. Without the thread (CLI, tests) it is written here. */
+static void session_touch(const struct session_limits *lim, struct session *s, const char *key, int64_t now)
+{
+    int64_t idle = now + (int64_t)lim->idle_timeout_s * 1000;
+    if (idle > s->abs_expiry_ms)
+        idle = s->abs_expiry_ms;
+    struct touch t;
+    snprintf(t.key, sizeof t.key, "%s", key);
+    snprintf(t.seen, sizeof t.seen, "%lld", (long long)now);
+    snprintf(t.idle, sizeof t.idle, "%lld", (long long)idle);
+    if (bgwork_submit(touch_write, &t, sizeof t) < 0)
+        touch_write(&t);
     s->last_seen_ms = now;
     s->idle_expiry_ms = idle;
 }

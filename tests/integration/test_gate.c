@@ -534,6 +534,46 @@ Test(gate, another_orgs_change_keeps_this_orgs_cached_reads)
     cr_assert_gt(redis_commands(), c1, "this org's change did not drop its cached reads");
 }
 
+/* The idle expiry slides on use (at most once per [session] idle_refresh_s,
+ * 60 s here): a session last seen two minutes ago is touched by its next
+ * request, in the background (the answer does not wait for the write). */
+Test(gate, a_used_session_slides_its_idle_expiry)
+{
+    struct token t;
+    struct err e;
+    cr_assert_eq(token_verify(ring, alice_token, &t, &e), 0);
+    char key[256];
+    snprintf(key, sizeof key, "sg:{o:%s}:s:%s", t.org, t.id_hash);
+    long long old = (long long)util_now_ms() - 120000;
+    char olds[24];
+    snprintf(olds, sizeof olds, "%lld", old);
+    const char *set[] = {"HSET", key, "seen", olds, NULL};
+    free(ts_redis_cli(&sg.redis, set));
+    const char *shorten[] = {"PEXPIRE", key, "600000", NULL}; /* 10 minutes left */
+    free(ts_redis_cli(&sg.redis, shorten));
+    publish_invalidation(org_id); /* no cached copy with the fresh time */
+    long long t0 = (long long)util_now_ms();
+    struct sg_resp r;
+    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200);
+    sg_resp_free(&r);
+    const char *get[] = {"HGET", key, "seen", NULL};
+    long long seen = 0;
+    for (int i = 0; i < 50 && seen < t0; i++) {
+        char *out = ts_redis_cli(&sg.redis, get);
+        seen = out ? atoll(out) : 0;
+        free(out);
+        if (seen < t0)
+            usleep(20 * 1000);
+    }
+    cr_assert_geq(seen, t0, "the session was not touched (seen %lld, request at %lld)", seen, t0);
+    const char *ttl[] = {"PTTL", key, NULL};
+    char *out = ts_redis_cli(&sg.redis, ttl);
+    cr_assert_gt(atoll(out), 3500 * 1000LL, "idle expiry not pushed forward: PTTL %s", out);
+    free(out);
+}
+
 Test(gate, redis_down_is_503_then_back_without_restart)
 {
     struct sg_resp r;
