@@ -58,7 +58,7 @@ int gate_init(const struct config *c, const struct keyring *k, struct err *e)
      * uses the bare name. */
     if (c->dev_plain_http && strncmp(name, "__Host-", 7) == 0)
         name += 7;
-    snprintf(cookie_name, sizeof cookie_name, "%s", name);
+    util_strlcpy(cookie_name, name, sizeof cookie_name);
     tlcache_configure(c->session_cache_ttl_ms);
     return idtoken_init(c, e);
 }
@@ -172,9 +172,9 @@ static int principal_from_session(const char *token, struct principal *p, struct
     int64_t now = util_now_ms();
     if ((now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) && session_fetch(&ref, &s, e) < 0)
         return -1;
-    snprintf(p->uid, sizeof p->uid, "%s", s.user_id);
-    snprintf(p->email, sizeof p->email, "%s", s.email);
-    snprintf(p->org_id, sizeof p->org_id, "%s", s.org);
+    util_strlcpy(p->uid, s.user_id, sizeof p->uid);
+    util_strlcpy(p->email, s.email, sizeof p->email);
+    util_strlcpy(p->org_id, s.org, sizeof p->org_id);
     return 0;
 }
 
@@ -194,10 +194,10 @@ static int principal_from_key(struct http_req *r, const char *key, struct princi
         return -1;
     }
     p->is_key = 1;
-    snprintf(p->uid, sizeof p->uid, "%s", ap.uid);
-    snprintf(p->org_id, sizeof p->org_id, "%s", ap.org_id);
-    snprintf(p->key_ws_id, sizeof p->key_ws_id, "%s", ap.ws_id);
-    snprintf(p->scopes, sizeof p->scopes, "%s", ap.scopes);
+    util_strlcpy(p->uid, ap.uid, sizeof p->uid);
+    util_strlcpy(p->org_id, ap.org_id, sizeof p->org_id);
+    util_strlcpy(p->key_ws_id, ap.ws_id, sizeof p->key_ws_id);
+    util_strlcpy(p->scopes, ap.scopes, sizeof p->scopes);
     return 0;
 }
 
@@ -229,7 +229,7 @@ static int authenticate(struct http_req *r, struct principal *p, struct err *e)
 
 static void copy_str(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    util_strlcpy(dst, src, n);
 }
 
 static void original_from_headers(struct http_req *r, struct original *o)
@@ -339,7 +339,7 @@ static int split_workspace(const char *w, struct target *t)
         strlen(slash + 1) >= sizeof t->ws)
         return -1;
     snprintf(t->org, sizeof t->org, "%.*s", (int)(slash - w), w);
-    snprintf(t->ws, sizeof t->ws, "%s", slash + 1);
+    util_strlcpy(t->ws, slash + 1, sizeof t->ws);
     return 0;
 }
 
@@ -355,7 +355,7 @@ static int find_target(struct http_req *r, enum dialect d, const struct original
     if (ws) {
         if (split_workspace(ws, t) < 0)
             return err_set(e, "bad_request", "workspace must be ORG/WORKSPACE");
-        snprintf(t->permission, sizeof t->permission, "%s", perm ? perm : "workspace:read");
+        util_strlcpy(t->permission, perm ? perm : "workspace:read", sizeof t->permission);
         return 0;
     }
     if (d == D_JSON)
@@ -373,7 +373,7 @@ static int find_target(struct http_req *r, enum dialect d, const struct original
         return err_set(e, "forbidden", "No route covers this request.");
     t->route = rt;
     split_workspace(rt->workspace, t);
-    snprintf(t->permission, sizeof t->permission, "%s", rt->permission);
+    util_strlcpy(t->permission, rt->permission, sizeof t->permission);
     return 0;
 }
 
@@ -395,7 +395,7 @@ static int key_scope_allows(const struct principal *p, const char *ws_id, const 
     if (p->key_ws_id[0] && strcmp(p->key_ws_id, ws_id) != 0)
         return 0; /* a workspace key speaks for its workspace only */
     char copy[512];
-    snprintf(copy, sizeof copy, "%s", p->scopes);
+    util_strlcpy(copy, p->scopes, sizeof copy);
     const char *words[32];
     size_t n = split_words(copy, words, 32);
     for (size_t i = 0; i < n; i++)
@@ -482,12 +482,12 @@ static int access_fetch(const void *arg, void *val, struct err *e)
         memset(&acc, 0, sizeof acc);
         if (org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
             a->exists = 1;
-            snprintf(a->ws_id, sizeof a->ws_id, "%s", acc.ws_id);
+            util_strlcpy(a->ws_id, acc.ws_id, sizeof a->ws_id);
             a->org_role = acc.org_role;
-            snprintf(a->ws_role, sizeof a->ws_role, "%s", acc.ws_role);
-            snprintf(a->default_role, sizeof a->default_role, "%s", acc.default_role);
-            snprintf(a->perms, sizeof a->perms, "%s", acc.role_perms ? acc.role_perms : "");
-            snprintf(a->ents, sizeof a->ents, "%s", acc.entitlements ? acc.entitlements : "");
+            util_strlcpy(a->ws_role, acc.ws_role, sizeof a->ws_role);
+            util_strlcpy(a->default_role, acc.default_role, sizeof a->default_role);
+            util_strlcpy(a->perms, acc.role_perms ? acc.role_perms : "", sizeof a->perms);
+            util_strlcpy(a->ents, acc.entitlements ? acc.entitlements : "", sizeof a->ents);
             org_ws_access_clear(&acc);
             tlcache_put_tagged(key, a, sizeof *a, org.id, stamp);
             return 0;
@@ -510,9 +510,9 @@ static void access_refresh(void *arg)
 static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
 {
     struct access_ref ref;
-    snprintf(ref.uid, sizeof ref.uid, "%s", uid);
-    snprintf(ref.org, sizeof ref.org, "%s", t->org);
-    snprintf(ref.ws, sizeof ref.ws, "%s", t->ws);
+    util_strlcpy(ref.uid, uid, sizeof ref.uid);
+    util_strlcpy(ref.org, t->org, sizeof ref.org);
+    util_strlcpy(ref.ws, t->ws, sizeof ref.ws);
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, &ref);
     return cache_read(key, a, sizeof *a, &ref, sizeof ref, access_fetch, access_refresh, e);
@@ -539,9 +539,9 @@ static int decide(const struct principal *p, const struct target *t, struct verd
     s.nentitlements = split_words(a.ents, ents, 64);
     s.entitlements = ents;
     authz_decide(&s, t->permission, &v->res);
-    snprintf(v->reason, sizeof v->reason, "%s", v->res.reason);
-    snprintf(v->role, sizeof v->role, "%s", v->res.role);
-    snprintf(v->org_role, sizeof v->org_role, "%s", org_role_name(a.org_role));
+    util_strlcpy(v->reason, v->res.reason, sizeof v->reason);
+    util_strlcpy(v->role, v->res.role, sizeof v->role);
+    util_strlcpy(v->org_role, org_role_name(a.org_role), sizeof v->org_role);
     if (v->res.allow && !key_scope_allows(p, a.ws_id, t->permission)) {
         v->res.allow = 0;
         snprintf(v->reason, sizeof v->reason, "key_scope");
@@ -716,8 +716,8 @@ static json_t *session_workspaces(const struct principal *p, const struct org_in
     json_array_foreach(all, i, w) {
         struct target t;
         memset(&t, 0, sizeof t);
-        snprintf(t.org, sizeof t.org, "%s", org->slug);
-        snprintf(t.ws, sizeof t.ws, "%s", json_string_value(json_object_get(w, "slug")));
+        util_strlcpy(t.org, org->slug, sizeof t.org);
+        util_strlcpy(t.ws, json_string_value(json_object_get(w, "slug")), sizeof t.ws);
         snprintf(t.permission, sizeof t.permission, "workspace:read");
         struct verdict v;
         if (decide(p, &t, &v, &e) < 0 || !v.res.allow)

@@ -161,6 +161,17 @@ unsigned char *util_b64url_decode(const char *in, size_t in_len, size_t *out_len
     return out;
 }
 
+size_t util_strlcpy(char *dst, const char *src, size_t n)
+{
+    if (!src)
+        src = "";
+    size_t len = strlen(src);
+    size_t k = len < n ? len : n - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return len;
+}
+
 void util_hex_encode(const unsigned char *in, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";

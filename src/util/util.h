@@ -25,6 +25,10 @@ char *util_b64_encode(const unsigned char *in, size_t in_len);
 char *util_b64url_encode(const unsigned char *in, size_t in_len);
 unsigned char *util_b64url_decode(const char *in, size_t in_len, size_t *out_len);
 
+/* Copy src (NULL: "") into dst of n bytes (n > 0), cut to fit, always
+ * NUL-terminated; the length of src. snprintf("%s") without the format machinery, for the
+ * per-request path. */
+size_t util_strlcpy(char *dst, const char *src, size_t n);
 void util_hex_encode(const unsigned char *in, size_t n, char *out /* 2n+1 */);
 /* Cryptographically strong random bytes; aborts if the RNG fails. */
 void util_random(void *buf, size_t n);

@@ -79,3 +79,16 @@ Test(util_err, every_code_has_a_status_and_message)
     cr_assert_eq(e.status, 429);
     cr_assert_str_eq(e.msg, "slow down 3");
 }
+
+Test(util_strlcpy, copies_cuts_and_terminates)
+{
+    char b[4];
+    cr_assert_eq(util_strlcpy(b, "ab", sizeof b), 2);
+    cr_assert_str_eq(b, "ab");
+    cr_assert_eq(util_strlcpy(b, "abcdef", sizeof b), 6, "returns the length of the source");
+    cr_assert_str_eq(b, "abc");
+    cr_assert_eq(util_strlcpy(b, "abc", sizeof b), 3);
+    cr_assert_str_eq(b, "abc");
+    cr_assert_eq(util_strlcpy(b, NULL, sizeof b), 0);
+    cr_assert_str_eq(b, "");
+}
