@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ struct http_req {
     int form_parsed;
     struct kv headers[MAX_HEADERS];
     int nheaders;
+    char hbuf[1024];               /* response header text, to spare mallocs */
+    size_t hbuf_len;
     char request_id[REQUEST_ID_MAX + 1];
     char peer[INET6_ADDRSTRLEN];
     char client[INET6_ADDRSTRLEN];
@@ -219,14 +222,34 @@ const char *http_form(struct http_req *r, const char *name)
 
 /* ---- responses ---- */
 
+/* A copy of s for a response header: in the request's buffer while it has
+ * room (the usual case: a handful of short headers), else on the heap. */
+static char *header_copy(struct http_req *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (n > sizeof r->hbuf - r->hbuf_len)
+        return util_xstrdup(s);
+    char *p = r->hbuf + r->hbuf_len;
+    memcpy(p, s, n);
+    r->hbuf_len += n;
+    return p;
+}
+
+static void header_free(struct http_req *r, char *p)
+{
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)r->hbuf;
+    if (a < lo || a >= lo + sizeof r->hbuf)
+        free(p);
+}
+
 void http_add_header(struct http_req *r, const char *name, const char *value)
 {
     if (r->nheaders >= MAX_HEADERS) {
         log_msg(LOG_ERROR, "BUG: too many response headers on %s", r->path);
         return;
     }
-    r->headers[r->nheaders].name = util_xstrdup(name);
-    r->headers[r->nheaders].value = util_xstrdup(value);
+    r->headers[r->nheaders].name = header_copy(r, name);
+    r->headers[r->nheaders].value = header_copy(r, value);
     r->nheaders++;
 }
 
@@ -255,8 +278,8 @@ void http_reply(struct http_req *r, int status, const char *content_type, const 
     }
     r->replied = 1;
     r->status = status;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)(body && len ? body : ""), len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     add_standard_headers(r, resp);
@@ -649,8 +672,8 @@ static void request_free(struct http_req *r)
     }
     free(r->form);
     for (int i = 0; i < r->nheaders; i++) {
-        free(r->headers[i].name);
-        free(r->headers[i].value);
+        header_free(r, r->headers[i].name);
+        header_free(r, r->headers[i].value);
     }
     buf_free(&r->body);
     free(r->org);
