@@ -604,12 +604,7 @@ static void h_invite_create(struct http_req *r)
 
 static void h_invites_list(struct http_req *r)
 {
-    struct actx c;
-    json_t *out = NULL;
-    if (admin_begin_or_reply(r, &c, 0) < 0)
-        return;
-    int rc = invite_list_json(c.org.id, &out, &c.e);
-    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "invitations", out) : NULL);
+    list_reply(r, invite_list_json, "invitations");
 }
 
 static void h_invite_delete(struct http_req *r)
@@ -624,12 +619,7 @@ static void h_invite_delete(struct http_req *r)
 
 static void h_keys_list(struct http_req *r)
 {
-    struct actx c;
-    json_t *out = NULL;
-    if (admin_begin_or_reply(r, &c, 0) < 0)
-        return;
-    int rc = apikey_list_json(c.org.id, &out, &c.e);
-    finish(r, &c, rc, 200, rc == 0 ? json_pack("{s:o}", "api_keys", out) : NULL);
+    list_reply(r, apikey_list_json, "api_keys");
 }
 
 static int key_params(struct actx *c, char ws[ORG_ID_MAX], struct buf *scopes, long long *expires)

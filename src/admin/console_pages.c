@@ -113,6 +113,17 @@ static void fail_page(struct http_req *r, struct cctx *c, page_fn page)
 
 /* ---- overview and settings ---------------------------------------------------- */
 
+/* A console page as a GET shows it: a read-only begin, the notice the last
+ * form left in the query, the page. */
+static void console_show(struct http_req *r, void (*page)(struct http_req *, struct cctx *))
+{
+    struct cctx c;
+    if (console_begin_or_reply(r, &c, 0) < 0)
+        return;
+    console_notice_from_query(r, &c);
+    page(r, &c);
+}
+
 static void overview_page(struct http_req *r, struct cctx *c)
 {
     struct buf *b = &c->body;
@@ -153,11 +164,7 @@ static void overview_page(struct http_req *r, struct cctx *c)
 
 void console_overview(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    overview_page(r, &c);
+    console_show(r, overview_page);
 }
 
 static int int_field(struct http_req *r, struct cctx *c, const char *name, int *out)
@@ -276,11 +283,7 @@ static void sso_page(struct http_req *r, struct cctx *c)
 
 void console_sso(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    sso_page(r, &c);
+    console_show(r, sso_page);
 }
 
 void console_sso_post(struct http_req *r)
@@ -455,11 +458,7 @@ static void domains_page(struct http_req *r, struct cctx *c)
 
 void console_domains(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    domains_page(r, &c);
+    console_show(r, domains_page);
 }
 
 void console_domain_add(struct http_req *r)
@@ -549,11 +548,7 @@ static void members_page(struct http_req *r, struct cctx *c)
 
 void console_members(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    members_page(r, &c);
+    console_show(r, members_page);
 }
 
 static int role_field(struct http_req *r, struct cctx *c, enum org_role *role)
@@ -654,11 +649,7 @@ static void invitations_page(struct http_req *r, struct cctx *c)
 
 void console_invitations(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    invitations_page(r, &c);
+    console_show(r, invitations_page);
 }
 
 void console_invitation_add(struct http_req *r)
@@ -830,11 +821,7 @@ static void workspaces_page(struct http_req *r, struct cctx *c)
 
 void console_workspaces(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    workspaces_page(r, &c);
+    console_show(r, workspaces_page);
 }
 
 void console_workspace_add(struct http_req *r)
@@ -1053,11 +1040,7 @@ static void keys_page(struct http_req *r, struct cctx *c)
 
 void console_keys(struct http_req *r)
 {
-    struct cctx c;
-    if (console_begin_or_reply(r, &c, 0) < 0)
-        return;
-    console_notice_from_query(r, &c);
-    keys_page(r, &c);
+    console_show(r, keys_page);
 }
 
 void console_key_add(struct http_req *r)

@@ -2,6 +2,8 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,4 +181,37 @@ long sg_wait_status(const struct sg *s, const char *path, long want, int timeout
         usleep(20 * 1000);
     }
     return -1;
+}
+
+extern char **environ;
+
+char *sg_org_create(const struct sg *s, const char *slug, const char *owner)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    setenv("SSOGATE_REDIS_URL", s->redis.url, 1);
+    const char *argv[] = {sg_bin(), "org", "create", slug, "--owner", owner, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, sg_bin(), &fa, NULL, (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    char buf[1024];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "org create: %s", buf);
+    json_t *j = json_loads(buf, 0, NULL);
+    cr_assert_not_null(j, "%s", buf);
+    char *key = util_xstrdup(json_string_value(json_object_get(j, "owner_api_key")));
+    json_decref(j);
+    return key;
 }

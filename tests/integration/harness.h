@@ -47,5 +47,8 @@ void sg_resp_free(struct sg_resp *r);
 char *sg_header(const struct sg_resp *r, const char *name);
 /* Poll path until it answers want (or timeout_ms passes); returns ms waited or -1. */
 long sg_wait_status(const struct sg *s, const char *path, long want, int timeout_ms);
+/* `ssogate org create SLUG --owner EMAIL` against the harness's Redis (asserts
+ * exit 0); the owner's API key, malloc'd. */
+char *sg_org_create(const struct sg *s, const char *slug, const char *owner);
 
 #endif

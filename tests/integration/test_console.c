@@ -17,8 +17,6 @@
 #include "store/store.h"
 #include "util/util.h"
 
-extern char **environ;
-
 static struct sg sg;
 
 static void start(void) { sg_start(&sg, NULL, NULL); }
@@ -26,35 +24,6 @@ static void stop(void) { sg_stop(&sg); }
 
 TestSuite(console, .init = start, .fini = stop, .timeout = 120);
 
-static char *create_org(const char *slug, const char *owner)
-{
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    setenv("SSOGATE_REDIS_URL", sg.redis.url, 1);
-    const char *argv[] = {sg_bin(), "org", "create", slug, "--owner", owner, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    pid_t pid;
-    cr_assert_eq(posix_spawn(&pid, sg_bin(), &fa, NULL, (char *const *)argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    char buf[1024];
-    size_t len = 0;
-    ssize_t r;
-    while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = 0;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "org create: %s", buf);
-    json_t *j = json_loads(buf, 0, NULL);
-    char *key = util_xstrdup(json_string_value(json_object_get(j, "owner_api_key")));
-    json_decref(j);
-    return key;
-}
 
 /* A request with optional cookie, Origin, extra header and form/JSON body. */
 static void req(const char *method, const char *path, const char *cookie, const char *origin, const char *extra,
@@ -142,7 +111,7 @@ Test(console, without_a_session_pages_redirect_to_the_key_sign_in)
 
 Test(console, the_owner_key_opens_a_console_session_and_bad_keys_are_refused)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     struct sg_resp r;
     form("/console/login", NULL, sg.base, "org=acme&key=sgk_000000000000_nope", &r);
     cr_assert_eq(r.status, 401, "%ld", r.status);
@@ -167,7 +136,7 @@ Test(console, the_owner_key_opens_a_console_session_and_bad_keys_are_refused)
 
 Test(console, writes_need_the_csrf_token_and_our_origin)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *cookie = key_signin("acme", key);
     char *tok = page_csrf(cookie);
     struct sg_resp r;
@@ -200,7 +169,7 @@ Test(console, writes_need_the_csrf_token_and_our_origin)
 
 Test(console, the_admin_api_takes_the_cookie_with_the_csrf_header_for_writes)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *cookie = key_signin("acme", key);
     struct sg_resp r;
     req("GET", "/v1/orgs/acme/members", cookie, NULL, NULL, NULL, NULL, &r);
@@ -219,7 +188,7 @@ Test(console, the_admin_api_takes_the_cookie_with_the_csrf_header_for_writes)
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     sg_resp_free(&r);
     /* Another org's path: refused like an unknown one. */
-    char *beta = create_org("beta", "owner@beta.test");
+    char *beta = sg_org_create(&sg, "beta", "owner@beta.test");
     req("GET", "/v1/orgs/beta/members", cookie, NULL, NULL, NULL, NULL, &r);
     cr_assert_eq(r.status, 401, "%ld", r.status);
     sg_resp_free(&r);
@@ -232,7 +201,7 @@ Test(console, the_admin_api_takes_the_cookie_with_the_csrf_header_for_writes)
 
 Test(console, values_are_escaped_in_pages)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *cookie = key_signin("acme", key);
     char *tok = page_csrf(cookie);
     struct sg_resp r;
@@ -253,7 +222,7 @@ Test(console, values_are_escaped_in_pages)
 
 Test(console, require_sso_ends_key_sessions_and_key_sign_in)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *cookie = key_signin("acme", key);
     char *tok = page_csrf(cookie);
     struct sg_resp r;
@@ -322,7 +291,7 @@ static char *sso_session(const char *slug, const char *email, enum org_role role
 
 Test(console, an_sso_admin_uses_the_console_and_a_member_does_not)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *admin = sso_session("acme", "admin@acme.test", ORG_ROLE_ADMIN);
     char *member = sso_session("acme", "member@acme.test", ORG_ROLE_MEMBER);
     struct sg_resp r;
@@ -358,7 +327,7 @@ Test(console, an_sso_admin_uses_the_console_and_a_member_does_not)
 
 Test(console, custom_roles_and_entitlements_from_the_workspaces_page)
 {
-    char *key = create_org("acme", "owner@acme.test");
+    char *key = sg_org_create(&sg, "acme", "owner@acme.test");
     char *cookie = key_signin("acme", key);
     char *tok = page_csrf(cookie);
     struct sg_resp r;
