@@ -113,16 +113,6 @@ static struct http_route routes[] = {
  * and a lost subscription (messages may have been missed), flushes all. */
 static atomic_int inval_stop;
 
-static int org_id_like(const char *s)
-{
-    if (!s || strncmp(s, "o_", 2) != 0 || strlen(s) >= ORG_ID_MAX)
-        return 0;
-    for (const char *p = s + 2; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return 0;
-    return s[2] != '\0';
-}
-
 static void *inval_thread(void *arg)
 {
     (void)arg;
@@ -133,7 +123,7 @@ static void *inval_thread(void *arg)
         char *ch = NULL, *msg = NULL;
         size_t len = 0;
         int rc = sub ? store_sub_next(sub, 200, &ch, &msg, &len, &e) : -1;
-        if (rc == 1 && org_id_like(msg))
+        if (rc == 1 && org_id_valid('o', msg))
             tlcache_invalidate(msg);
         else if (rc != 0)
             tlcache_bump_epoch();

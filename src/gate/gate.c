@@ -227,33 +227,27 @@ static int authenticate(struct http_req *r, struct principal *p, struct err *e)
 
 /* ---- the original request ---- */
 
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    util_strlcpy(dst, src, n);
-}
-
 static void original_from_headers(struct http_req *r, struct original *o)
 {
     const char *xhost = http_header(r, "X-Forwarded-Host");
     const char *xuri = http_header(r, "X-Forwarded-Uri");
     const char *ourl = http_header(r, "X-Original-URL");
     if (xuri) {
-        copy_str(o->host, sizeof o->host, xhost ? xhost : http_header(r, "Host"));
-        copy_str(o->uri, sizeof o->uri, xuri);
-        copy_str(o->method, sizeof o->method, http_header(r, "X-Forwarded-Method"));
-        copy_str(o->proto, sizeof o->proto, http_header(r, "X-Forwarded-Proto"));
+        util_strlcpy(o->host, xhost ? xhost : http_header(r, "Host"), sizeof o->host);
+        util_strlcpy(o->uri, xuri, sizeof o->uri);
+        util_strlcpy(o->method, http_header(r, "X-Forwarded-Method"), sizeof o->method);
+        util_strlcpy(o->proto, http_header(r, "X-Forwarded-Proto"), sizeof o->proto);
         o->known = strlen(xuri) <= URL_MAX;
     } else if (ourl) {
         /* X-Original-URL: scheme://host/path?query (nginx ingress style). */
         const char *hs = strstr(ourl, "://");
         if (hs && strlen(ourl) <= URL_MAX) {
-            copy_str(o->proto, sizeof o->proto, "");
             snprintf(o->proto, sizeof o->proto, "%.*s", (int)(hs - ourl), ourl);
             hs += 3;
             size_t hl = strcspn(hs, "/?#");
             snprintf(o->host, sizeof o->host, "%.*s", (int)hl, hs);
-            copy_str(o->uri, sizeof o->uri, hs[hl] == '/' ? hs + hl : "/");
-            copy_str(o->method, sizeof o->method, http_header(r, "X-Original-Method"));
+            util_strlcpy(o->uri, hs[hl] == '/' ? hs + hl : "/", sizeof o->uri);
+            util_strlcpy(o->method, http_header(r, "X-Original-Method"), sizeof o->method);
             o->known = 1;
         }
     }
@@ -262,14 +256,14 @@ static void original_from_headers(struct http_req *r, struct original *o)
 static void original_request(struct http_req *r, enum dialect d, struct original *o)
 {
     memset(o, 0, sizeof *o);
-    copy_str(o->method, sizeof o->method, http_method(r));
-    copy_str(o->proto, sizeof o->proto, cfg->base_url_https ? "https" : "http");
+    util_strlcpy(o->method, http_method(r), sizeof o->method);
+    util_strlcpy(o->proto, cfg->base_url_https ? "https" : "http", sizeof o->proto);
     if (d == D_ENVOY) {
         /* Envoy appends the original path to /auth/envoy; the Host header is
          * the original one. The query is not in http_path. */
         const char *path = http_path(r) + strlen("/auth/envoy");
-        copy_str(o->uri, sizeof o->uri, *path ? path : "/");
-        copy_str(o->host, sizeof o->host, http_header(r, "Host"));
+        util_strlcpy(o->uri, *path ? path : "/", sizeof o->uri);
+        util_strlcpy(o->host, http_header(r, "Host"), sizeof o->host);
         o->known = 1;
         return;
     }
@@ -278,7 +272,7 @@ static void original_request(struct http_req *r, enum dialect d, struct original
     if (http_peer_trusted(r))
         original_from_headers(r, o);
     if (!o->method[0])
-        copy_str(o->method, sizeof o->method, http_method(r));
+        util_strlcpy(o->method, http_method(r), sizeof o->method);
 }
 
 /* ---- routes ---- */
@@ -422,34 +416,6 @@ struct access {
     char perms[512];
     char ents[512];
 };
-
-/* Organizations by slug change rarely and are shared by all their members. */
-static int org_fetch(const void *arg, void *val, struct err *e)
-{
-    const char *slug = arg;
-    struct org_info *org = val;
-    char key[TLCACHE_KEY_MAX];
-    snprintf(key, sizeof key, "o:%s", slug);
-    uint64_t epoch = tlcache_epoch();
-    if (org_lookup(slug, org, e) < 0)
-        return -1;
-    tlcache_put_at(key, org, sizeof *org, epoch);
-    return 0;
-}
-
-static void org_refresh(void *arg)
-{
-    struct org_info org;
-    struct err e;
-    org_fetch(arg, &org, &e);
-}
-
-static int org_lookup_cached(const char *slug, struct org_info *org, struct err *e)
-{
-    char key[TLCACHE_KEY_MAX];
-    snprintf(key, sizeof key, "o:%s", slug);
-    return cache_read(key, org, sizeof *org, slug, strlen(slug) + 1, org_fetch, org_refresh, e);
-}
 
 /* Whose access to which workspace: the argument of a background reload. */
 struct access_ref {

@@ -14,6 +14,8 @@
 #include "org/apikey.h"
 #include "org/domain.h"
 #include "store/store.h"
+#include "util/bgwork.h"
+#include "util/tlcache.h"
 #include "util/util.h"
 
 static struct {
@@ -549,6 +551,47 @@ int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e)
 done:
     store_reply_free(r);
     return rc;
+}
+
+/* Organizations by slug change rarely and are shared by all their members:
+ * the process cache keeps them (any invalidation message drops them, and
+ * every org change publishes one), reloaded in the background before they
+ * expire when they are in use. */
+static void org_cache_key(char *key, const char *slug)
+{
+    snprintf(key, TLCACHE_KEY_MAX, "o:%s", slug);
+}
+
+static int org_fetch(const char *slug, struct org_info *org, struct err *e)
+{
+    char key[TLCACHE_KEY_MAX];
+    org_cache_key(key, slug);
+    uint64_t epoch = tlcache_epoch();
+    if (org_lookup(slug, org, e) < 0)
+        return -1;
+    tlcache_put_at(key, org, sizeof *org, epoch);
+    return 0;
+}
+
+static void org_refresh(void *arg)
+{
+    struct org_info org;
+    struct err e;
+    org_fetch(arg, &org, &e);
+}
+
+int org_lookup_cached(const char *slug, struct org_info *org, struct err *e)
+{
+    if (!slug || strlen(slug) >= ORG_SLUG_MAX)
+        return org_lookup(slug, org, e);
+    char key[TLCACHE_KEY_MAX];
+    org_cache_key(key, slug);
+    int refresh = 0;
+    if (!tlcache_get_ex(key, org, sizeof *org, &refresh))
+        return org_fetch(slug, org, e);
+    if (refresh)
+        bgwork_submit(org_refresh, slug, strlen(slug) + 1);
+    return 0;
 }
 
 static int cmp_str(const void *a, const void *b)

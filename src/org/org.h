@@ -83,6 +83,9 @@ int org_create(const struct org_actor *a, const char *slug, const char *name, co
                struct org_info *out, char **owner_key, struct err *e);
 /* By slug or by id ("o_..."); org_not_found when absent. */
 int org_lookup(const char *slug_or_id, struct org_info *out, struct err *e);
+/* org_lookup through the process cache (at most [session] cache_ttl_ms old,
+ * dropped by any invalidation message): for the per-request paths. */
+int org_lookup_cached(const char *slug, struct org_info *out, struct err *e);
 /* Slugs of all orgs, sorted; *slugs is a NULL-terminated malloc'd array. */
 int org_list(char ***slugs, size_t *n, struct err *e);
 void org_strv_free(char **v);

@@ -22,7 +22,6 @@
 #include "session/session.h"
 #include "store/store.h"
 #include "util/log.h"
-#include "util/tlcache.h"
 #include "util/url.h"
 #include "util/util.h"
 
@@ -381,23 +380,6 @@ static void acs_test_passed(struct acs *a)
     http_redirect(a->r, 303, a->rd);
 }
 
-/* Organizations change rarely: the process cache (short TTL, dropped on
- * every invalidation message, which every org change publishes) saves two
- * Redis round trips per sign-in (issue 3 "Speed"). */
-static int acs_org_lookup(const char *slug, struct org_info *org, struct err *e)
-{
-    char key[TLCACHE_KEY_MAX];
-    if (!slug || strlen(slug) > 100)
-        return org_lookup(slug, org, e);
-    snprintf(key, sizeof key, "o:%s", slug);
-    if (tlcache_get(key, org, sizeof *org))
-        return 0;
-    if (org_lookup(slug, org, e) < 0)
-        return -1;
-    tlcache_put(key, org, sizeof *org);
-    return 0;
-}
-
 void flow_acs(struct http_req *r)
 {
     struct acs a;
@@ -407,7 +389,7 @@ void flow_acs(struct http_req *r)
     a.extra_checks = json_array();
     err_clear(&a.e);
     struct org_info org;
-    if (acs_org_lookup(http_param(r, "org"), &org, &a.e) < 0) {
+    if (org_lookup_cached(http_param(r, "org"), &org, &a.e) < 0) {
         signins_count(&a.e);
         page_reply_err(r, &a.e);
         goto done;

@@ -217,7 +217,7 @@ static EVP_MAC_CTX *mac_ctx(const struct keyring *k, const struct key *key)
     size_t i = (size_t)(key - k->keys);
     if (m->ctx[i])
         return EVP_MAC_init(m->ctx[i], NULL, 0, NULL) == 1 ? m->ctx[i] : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0), OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0), OSSL_PARAM_construct_end()};
     EVP_MAC_CTX *c = hmac_alg ? EVP_MAC_CTX_new(hmac_alg) : NULL;
     if (!c || EVP_MAC_init(c, key->secret, key->len, params) != 1) {
         EVP_MAC_CTX_free(c);
