@@ -23,4 +23,23 @@ char *ts_org_snapshot(void);
 /* XLEN of the org's audit stream. */
 long long ts_org_audit_len(const char *org_id);
 
+/* In a criterion test: call (which may use `e`, a struct err *) succeeds, or
+ * is refused with the stable code want. */
+#define OK(call)                                                                                           \
+    do {                                                                                                   \
+        struct err e_;                                                                                     \
+        err_clear(&e_);                                                                                    \
+        struct err *e = &e_;                                                                               \
+        cr_assert_eq((call), 0, "%s: %s %s", #call, e_.code ? e_.code : "", e_.msg);                       \
+    } while (0)
+
+#define REFUSED(call, want)                                                                                \
+    do {                                                                                                   \
+        struct err e_;                                                                                     \
+        err_clear(&e_);                                                                                    \
+        struct err *e = &e_;                                                                               \
+        cr_assert_lt((call), 0, "%s succeeded, expected %s", #call, want);                                 \
+        cr_assert_str_eq(e_.code, want, "%s: %s", #call, e_.msg);                                          \
+    } while (0)
+
 #endif

@@ -19,23 +19,6 @@
 
 TestSuite(org, .init = ts_org_setup, .fini = ts_org_teardown);
 
-#define OK(call)                                                                                           \
-    do {                                                                                                   \
-        struct err e_;                                                                                     \
-        err_clear(&e_);                                                                                    \
-        struct err *e = &e_;                                                                               \
-        cr_assert_eq((call), 0, "%s: %s %s", #call, e_.code ? e_.code : "", e_.msg);                       \
-    } while (0)
-
-#define REFUSED(call, want)                                                                                \
-    do {                                                                                                   \
-        struct err e_;                                                                                     \
-        err_clear(&e_);                                                                                    \
-        struct err *e = &e_;                                                                               \
-        cr_assert_lt((call), 0, "%s succeeded, expected %s", #call, want);                                 \
-        cr_assert_str_eq(e_.code, want, "%s: %s", #call, e_.msg);                                          \
-    } while (0)
-
 Test(org, slug_rules_table)
 {
     static const struct {
