@@ -19,9 +19,9 @@
 #include "util/config.h"
 #include "util/util.h"
 
-static const struct org_actor cli_actor = {.operator = 1, .uid = "", .label = "cli"};
+const struct org_actor cli_actor = {.operator = 1, .uid = "", .label = "cli"};
 
-static void print_json(json_t *o)
+void cli_print_json(json_t *o)
 {
     char *s = json_dumps(o, JSON_PRESERVE_ORDER);
     printf("%s\n", s);
@@ -29,18 +29,16 @@ static void print_json(json_t *o)
     json_decref(o);
 }
 
-static int fail_json(const struct err *e)
+int cli_fail_json(const struct err *e)
 {
     json_t *o = json_object();
     json_object_set_new(o, "error", json_string(e->code ? e->code : "internal_error"));
     json_object_set_new(o, "message", json_string(e->msg));
-    print_json(o);
+    cli_print_json(o);
     return 1;
 }
 
-/* Config (-c FILE, or defaults + SSOGATE_* env), then the store. 2 on a
- * configuration error (printed), 0 otherwise. */
-static int cli_setup(const char *path, struct config *cfg)
+int cli_org_setup(const char *path, struct config *cfg)
 {
     struct err e;
     err_clear(&e);
@@ -160,11 +158,11 @@ static int org_cmd_create(const struct opts *o)
     struct err e;
     err_clear(&e);
     if (org_create(&cli_actor, o->pos[0], o->name, o->owner, &info, &key, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     json_t *out = json_object();
     json_object_set_new(out, "org", json_string(info.slug));
     json_object_set_new(out, "owner_api_key", json_string(key));
-    print_json(out);
+    cli_print_json(out);
     memset(key, 0, strlen(key));
     free(key);
     return 0;
@@ -177,7 +175,7 @@ static int org_cmd_list(void)
     struct err e;
     err_clear(&e);
     if (org_list(&slugs, &n, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         struct org_info info;
@@ -185,7 +183,7 @@ static int org_cmd_list(void)
             json_array_append_new(arr, org_json(&info));
     }
     org_strv_free(slugs);
-    print_json(json_pack("{s:o}", "orgs", arr));
+    cli_print_json(json_pack("{s:o}", "orgs", arr));
     return 0;
 }
 
@@ -195,9 +193,9 @@ static int org_cmd_delete(const char *slug)
     struct err e;
     err_clear(&e);
     if (org_lookup(slug, &info, &e) < 0 || org_delete(&cli_actor, info.id, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     session_revoke_org(info.id, &e);
-    print_json(json_pack("{s:s, s:s}", "org", info.slug, "status", "deleted"));
+    cli_print_json(json_pack("{s:s, s:s}", "org", info.slug, "status", "deleted"));
     return 0;
 }
 
@@ -207,8 +205,8 @@ static int org_cmd_show(const char *slug)
     struct err e;
     err_clear(&e);
     if (org_lookup(slug, &info, &e) < 0)
-        return fail_json(&e);
-    print_json(org_json(&info));
+        return cli_fail_json(&e);
+    cli_print_json(org_json(&info));
     return 0;
 }
 
@@ -265,7 +263,7 @@ int cli_org(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = cli_setup(o.config, &cfg);
+    int rc = cli_org_setup(o.config, &cfg);
     if (rc)
         return rc;
     if (!strcmp(sub, "create"))
@@ -313,13 +311,13 @@ static int domain_run(const char *sub, const struct opts *o)
     if (!strcmp(sub, "recheck")) {
         int checked, removed;
         if (domain_recheck_all(&checked, &removed, &e) < 0)
-            return fail_json(&e);
-        print_json(json_pack("{s:i, s:i}", "checked", checked, "removed", removed));
+            return cli_fail_json(&e);
+        cli_print_json(json_pack("{s:i, s:i}", "checked", checked, "removed", removed));
         return 0;
     }
     struct org_info org;
     if (org_lookup(o->pos[0], &org, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     struct domain_info d;
     int rc = 0;
     if (!strcmp(sub, "add") && o->verified)
@@ -330,24 +328,24 @@ static int domain_run(const char *sub, const struct opts *o)
         rc = domain_verify(&cli_actor, org.id, o->pos[1], &d, &e);
     else if (!strcmp(sub, "remove")) {
         if (domain_remove(&cli_actor, org.id, o->pos[1], &e) < 0)
-            return fail_json(&e);
-        print_json(json_pack("{s:s, s:s}", "domain", o->pos[1], "status", "removed"));
+            return cli_fail_json(&e);
+        cli_print_json(json_pack("{s:s, s:s}", "domain", o->pos[1], "status", "removed"));
         return 0;
     } else {
         struct domain_info *v;
         size_t n;
         if (domain_list(org.id, &v, &n, &e) < 0)
-            return fail_json(&e);
+            return cli_fail_json(&e);
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, domain_json(&v[i]));
         free(v);
-        print_json(json_pack("{s:s, s:o}", "org", org.slug, "domains", arr));
+        cli_print_json(json_pack("{s:s, s:o}", "org", org.slug, "domains", arr));
         return 0;
     }
     if (rc < 0)
-        return fail_json(&e);
-    print_json(domain_json(&d));
+        return cli_fail_json(&e);
+    cli_print_json(domain_json(&d));
     return 0;
 }
 
@@ -369,7 +367,7 @@ int cli_domain(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = cli_setup(o.config, &cfg);
+    int rc = cli_org_setup(o.config, &cfg);
     if (rc)
         return rc;
     rc = domain_run(sub, &o);
@@ -391,7 +389,7 @@ int cli_audit(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = cli_setup(o.config, &cfg);
+    int rc = cli_org_setup(o.config, &cfg);
     if (rc)
         return rc;
     struct org_info org;
@@ -400,9 +398,9 @@ int cli_audit(int argc, char **argv)
     json_t *entries;
     char next[64];
     if (org_lookup(o.pos[0], &org, &e) < 0 || audit_read(org.id, o.cursor, o.limit, &entries, next, &e) < 0) {
-        rc = fail_json(&e);
+        rc = cli_fail_json(&e);
     } else {
-        print_json(json_pack("{s:s, s:o, s:s?}", "org", org.slug, "entries", entries, "next",
+        cli_print_json(json_pack("{s:s, s:o, s:s?}", "org", org.slug, "entries", entries, "next",
                              next[0] ? next : NULL));
     }
     cli_teardown(&cfg);
@@ -424,12 +422,12 @@ static int member_run(const char *sub, const struct opts *o, enum org_role role)
     err_clear(&e);
     char uid[ORG_ID_MAX];
     if (org_lookup(o->pos[0], &org, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     if (!strcmp(sub, "list")) {
         json_t *members;
         if (org_members_json(org.id, &members, &e) < 0)
-            return fail_json(&e);
-        print_json(json_pack("{s:s, s:o}", "org", org.slug, "members", members));
+            return cli_fail_json(&e);
+        cli_print_json(json_pack("{s:s, s:o}", "org", org.slug, "members", members));
         return 0;
     }
     int rc;
@@ -439,13 +437,13 @@ static int member_run(const char *sub, const struct opts *o, enum org_role role)
         rc = !strcmp(sub, "role") ? org_member_set_role(&cli_actor, org.id, uid, role, &e)
                                   : org_member_remove(&cli_actor, org.id, uid, &e);
     if (rc < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     /* like the admin API: end a removed member's sessions, flush access caches */
     struct err se;
     if (!strcmp(sub, "remove"))
         session_revoke_user(org.id, uid, &se);
     store_publish(SESSION_INVALIDATION_CHANNEL, org.id, strlen(org.id), &se);
-    print_json(json_pack("{s:s, s:s, s:s}", "id", uid, "email", o->pos[1], "role",
+    cli_print_json(json_pack("{s:s, s:s, s:s}", "id", uid, "email", o->pos[1], "role",
                          !strcmp(sub, "remove") ? "removed" : org_role_name(role)));
     return 0;
 }
@@ -469,7 +467,7 @@ int cli_member(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = cli_setup(o.config, &cfg);
+    int rc = cli_org_setup(o.config, &cfg);
     if (rc)
         return rc;
     rc = member_run(sub, &o, role);
@@ -491,7 +489,7 @@ int cli_invite(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = cli_setup(o.config, &cfg);
+    int rc = cli_org_setup(o.config, &cfg);
     if (rc)
         return rc;
     struct org_info org;
@@ -500,9 +498,9 @@ int cli_invite(int argc, char **argv)
     char *token = NULL, *link = NULL;
     if (org_lookup(o.pos[0], &org, &e) < 0 ||
         invite_create(&cli_actor, org.id, o.pos[1], role, o.workspaces, o.ttl, &token, &link, &e) < 0) {
-        rc = fail_json(&e);
+        rc = cli_fail_json(&e);
     } else {
-        print_json(json_pack("{s:s, s:s, s:s}", "org", org.slug, "email", o.pos[1], "link", link));
+        cli_print_json(json_pack("{s:s, s:s, s:s}", "org", org.slug, "email", o.pos[1], "link", link));
     }
     free(token);
     free(link);

@@ -23,22 +23,6 @@ static const char usage[] =
     "       ssogate connection show ORG [-c FILE]\n"
     "       ssogate connection refresh ORG [-c FILE]\n";
 
-static const struct org_actor cli_actor = {.operator = 1, .uid = "", .label = "cli"};
-
-static void print_json(json_t *o)
-{
-    char *s = json_dumps(o, JSON_PRESERVE_ORDER);
-    printf("%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
-static int fail_json(const struct err *e)
-{
-    print_json(json_pack("{s:s, s:s}", "error", e->code ? e->code : "internal_error", "message", e->msg));
-    return 1;
-}
-
 struct copts {
     const char *config, *metadata, *metadata_url, *email_attr;
     int idp_init, sha1, skew;
@@ -87,18 +71,16 @@ static int parse(int argc, char **argv, struct copts *o)
 
 static int setup(const char *path, struct config *cfg)
 {
+    int rc = cli_org_setup(path, cfg);
+    if (rc != 0)
+        return rc;
     struct err e;
     err_clear(&e);
-    if (config_load(cfg, path, &e) < 0) {
-        fprintf(stderr, "ssogate: %s\n", e.msg);
-        config_free(cfg);
-        return 2;
-    }
-    org_configure(cfg);
-    if (saml_init(&e) < 0 || store_init_from_config(cfg, &e) < 0 || connection_configure(cfg, &e) < 0) {
+    if (saml_init(&e) < 0 || connection_configure(cfg, &e) < 0) {
         fprintf(stderr, "ssogate: %s\n", e.msg);
         connection_shutdown();
         saml_shutdown();
+        store_shutdown();
         config_free(cfg);
         return 2;
     }
@@ -126,21 +108,21 @@ static int run(const char *sub, const char *slug, const struct copts *o, const s
     err_clear(&e);
     struct org_info org;
     if (org_lookup(slug, &org, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     json_t *out = NULL;
     if (!strcmp(sub, "refresh") && connection_refresh(&org, cfg->saml_metadata_timeout_ms, &e) < 0)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     if (!strcmp(sub, "show") || !strcmp(sub, "refresh")) {
         out = connection_show(&org, &e);
         if (!out)
-            return fail_json(&e);
-        print_json(out);
+            return cli_fail_json(&e);
+        cli_print_json(out);
         return 0;
     }
     size_t len = 0;
     char *md = read_metadata(o, cfg->saml_metadata_timeout_ms, &len, &e);
     if (!md)
-        return fail_json(&e);
+        return cli_fail_json(&e);
     struct connection_input in = {
         .idp_metadata = md, .idp_metadata_len = len, .idp_metadata_url = o->metadata_url,
         .email_attribute = o->email_attr,
@@ -149,8 +131,8 @@ static int run(const char *sub, const char *slug, const struct copts *o, const s
     int rc = connection_set(&cli_actor, &org, &in, &out, &e);
     free(md);
     if (rc < 0 || !out)
-        return fail_json(&e);
-    print_json(out);
+        return cli_fail_json(&e);
+    cli_print_json(out);
     return 0;
 }
 
