@@ -111,11 +111,22 @@ static void fail_page(struct http_req *r, struct cctx *c, page_fn page)
     page(r, c);
 }
 
+/* The end of a POST: rc 0 -> back to the page with a notice (303); else the
+ * page again with the error in c->e. */
+static void console_done(struct http_req *r, struct cctx *c, int rc, const char *page_name, const char *notice,
+                         page_fn page)
+{
+    if (rc == 0)
+        console_redirect(r, c, page_name, notice);
+    else
+        fail_page(r, c, page);
+}
+
 /* ---- overview and settings ---------------------------------------------------- */
 
 /* A console page as a GET shows it: a read-only begin, the notice the last
  * form left in the query, the page. */
-static void console_show(struct http_req *r, void (*page)(struct http_req *, struct cctx *))
+static void console_show(struct http_req *r, page_fn page)
 {
     struct cctx c;
     if (console_begin_or_reply(r, &c, 0) < 0)
@@ -313,10 +324,7 @@ void console_sso_post(struct http_req *r)
         rc = err_set(&c.e, "saml_metadata_invalid", "Paste the IdP metadata XML.");
     if (rc == 0)
         rc = connection_set(&c.p.actor, &c.p.org, &in, NULL, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "sso", "connection_saved");
-    else
-        fail_page(r, &c, sso_page);
+    console_done(r, &c, rc, "sso", "connection_saved", sso_page);
 }
 
 void console_sso_test_post(struct http_req *r)
@@ -467,10 +475,7 @@ void console_domain_add(struct http_req *r)
     struct domain_info d;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (domain_add(&c.p.actor, c.p.org.id, http_form(r, "domain"), form_on(r, "include_subdomains"), &d, &c.e) == 0)
-        console_redirect(r, &c, "domains", "domain_added");
-    else
-        fail_page(r, &c, domains_page);
+    console_done(r, &c, domain_add(&c.p.actor, c.p.org.id, http_form(r, "domain"), form_on(r, "include_subdomains"), &d, &c.e), "domains", "domain_added", domains_page);
 }
 
 void console_domain_verify(struct http_req *r)
@@ -479,10 +484,7 @@ void console_domain_verify(struct http_req *r)
     struct domain_info d;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (domain_verify(&c.p.actor, c.p.org.id, http_param(r, "domain"), &d, &c.e) == 0)
-        console_redirect(r, &c, "domains", "domain_verified");
-    else
-        fail_page(r, &c, domains_page);
+    console_done(r, &c, domain_verify(&c.p.actor, c.p.org.id, http_param(r, "domain"), &d, &c.e), "domains", "domain_verified", domains_page);
 }
 
 void console_domain_remove(struct http_req *r)
@@ -490,10 +492,7 @@ void console_domain_remove(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (domain_remove(&c.p.actor, c.p.org.id, http_param(r, "domain"), &c.e) == 0)
-        console_redirect(r, &c, "domains", "domain_removed");
-    else
-        fail_page(r, &c, domains_page);
+    console_done(r, &c, domain_remove(&c.p.actor, c.p.org.id, http_param(r, "domain"), &c.e), "domains", "domain_removed", domains_page);
 }
 
 /* ---- members ------------------------------------------------------------------ */
@@ -569,10 +568,7 @@ void console_member_add(struct http_req *r)
     int rc = role_field(r, &c, &role);
     if (rc == 0)
         rc = org_member_add(&c.p.actor, c.p.org.id, http_form(r, "email"), role, uid, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "members", "member_added");
-    else
-        fail_page(r, &c, members_page);
+    console_done(r, &c, rc, "members", "member_added", members_page);
 }
 
 void console_member_role(struct http_req *r)
@@ -584,10 +580,7 @@ void console_member_role(struct http_req *r)
     int rc = role_field(r, &c, &role);
     if (rc == 0)
         rc = org_member_set_role(&c.p.actor, c.p.org.id, http_param(r, "uid"), role, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "members", "member_updated");
-    else
-        fail_page(r, &c, members_page);
+    console_done(r, &c, rc, "members", "member_updated", members_page);
 }
 
 void console_member_remove(struct http_req *r)
@@ -595,10 +588,7 @@ void console_member_remove(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (org_member_remove(&c.p.actor, c.p.org.id, http_param(r, "uid"), &c.e) == 0)
-        console_redirect(r, &c, "members", "member_removed");
-    else
-        fail_page(r, &c, members_page);
+    console_done(r, &c, org_member_remove(&c.p.actor, c.p.org.id, http_param(r, "uid"), &c.e), "members", "member_removed", members_page);
 }
 
 void console_service_account_add(struct http_req *r)
@@ -611,10 +601,7 @@ void console_service_account_add(struct http_req *r)
     int rc = role_field(r, &c, &role);
     if (rc == 0)
         rc = org_service_account_add(&c.p.actor, c.p.org.id, http_form(r, "name"), role, uid, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "members", "member_added");
-    else
-        fail_page(r, &c, members_page);
+    console_done(r, &c, rc, "members", "member_added", members_page);
 }
 
 /* ---- invitations -------------------------------------------------------------- */
@@ -683,10 +670,7 @@ void console_invitation_revoke(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (invite_revoke(&c.p.actor, c.p.org.id, http_form(r, "email"), &c.e) == 0)
-        console_redirect(r, &c, "invitations", "invitation_revoked");
-    else
-        fail_page(r, &c, invitations_page);
+    console_done(r, &c, invite_revoke(&c.p.actor, c.p.org.id, http_form(r, "email"), &c.e), "invitations", "invitation_revoked", invitations_page);
 }
 
 /* ---- workspaces --------------------------------------------------------------- */
@@ -831,10 +815,7 @@ void console_workspace_add(struct http_req *r)
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
     const char *slug = http_form(r, "slug");
-    if (org_ws_create(&c.p.actor, c.p.org.id, slug ? slug : "", http_form(r, "name"), ws, &c.e) == 0)
-        console_redirect(r, &c, "workspaces", "workspace_created");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, org_ws_create(&c.p.actor, c.p.org.id, slug ? slug : "", http_form(r, "name"), ws, &c.e), "workspaces", "workspace_created", workspaces_page);
 }
 
 static int ws_param(struct http_req *r, struct cctx *c, char ws[ORG_ID_MAX])
@@ -868,10 +849,7 @@ void console_workspace_grant(struct http_req *r)
         else
             rc = org_outsider_grant(&c.p.actor, c.p.org.id, norm, ws, role, uid, &c.e);
     }
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "granted");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "granted", workspaces_page);
 }
 
 void console_workspace_revoke(struct http_req *r)
@@ -883,10 +861,7 @@ void console_workspace_revoke(struct http_req *r)
     int rc = ws_param(r, &c, ws);
     if (rc == 0)
         rc = org_ws_member_remove(&c.p.actor, c.p.org.id, ws, http_form(r, "uid"), &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "revoked");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "revoked", workspaces_page);
 }
 
 void console_workspace_default(struct http_req *r)
@@ -899,10 +874,7 @@ void console_workspace_default(struct http_req *r)
     int rc = ws_param(r, &c, ws);
     if (rc == 0)
         rc = org_ws_set_default_role(&c.p.actor, c.p.org.id, ws, dr ? dr : "", &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "saved");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "saved", workspaces_page);
 }
 
 void console_workspace_delete(struct http_req *r)
@@ -914,10 +886,7 @@ void console_workspace_delete(struct http_req *r)
     int rc = ws_param(r, &c, ws);
     if (rc == 0)
         rc = org_ws_delete(&c.p.actor, c.p.org.id, ws, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "workspace_deleted");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "workspace_deleted", workspaces_page);
 }
 
 void console_workspace_entitlement(struct http_req *r)
@@ -932,10 +901,7 @@ void console_workspace_entitlement(struct http_req *r)
         rc = err_set(&c.e, "bad_request", "Give one entitlement without spaces.");
     if (rc == 0)
         rc = org_ws_entitlement_set(&c.p.actor, c.p.org.id, ws, perm, form_on(r, "on"), &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "saved");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "saved", workspaces_page);
 }
 
 void console_role_define(struct http_req *r)
@@ -950,10 +916,7 @@ void console_role_define(struct http_req *r)
         rc = err_set(&c.e, "invalid_role", "Role names are slugs (a-z, 0-9, '-').");
     if (rc == 0)
         rc = org_role_define(&c.p.actor, c.p.org.id, name, perms && *perms ? perms : NULL, &c.e);
-    if (rc == 0)
-        console_redirect(r, &c, "workspaces", "saved");
-    else
-        fail_page(r, &c, workspaces_page);
+    console_done(r, &c, rc, "workspaces", "saved", workspaces_page);
 }
 
 /* ---- API keys ----------------------------------------------------------------- */
@@ -1081,10 +1044,7 @@ void console_key_revoke(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    if (apikey_revoke(&c.p.actor, c.p.org.id, http_param(r, "prefix"), &c.e) == 0)
-        console_redirect(r, &c, "keys", "key_revoked");
-    else
-        fail_page(r, &c, keys_page);
+    console_done(r, &c, apikey_revoke(&c.p.actor, c.p.org.id, http_param(r, "prefix"), &c.e), "keys", "key_revoked", keys_page);
 }
 
 /* ---- audit log ---------------------------------------------------------------- */
