@@ -4,6 +4,7 @@
  * 200 only after a checked session or key and an allowing decision. */
 #include "gate/gate.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,94 +88,108 @@ char *gate_cookie_clear(void)
 
 /* ---- credentials ---- */
 
-/* The cache's read path: a hit answers at once and, in the entry's last
- * quarter of life, queues refresh(ref) to reload it in the background; a miss
- * is fetch(ref), which reads Redis and fills the cache. */
-static int cache_read(const char *key, void *val, size_t len, const void *ref, size_t reflen,
-                      int (*fetch)(const void *ref, void *val, struct err *e), bgwork_fn refresh, struct err *e)
+/* Cached values are a fixed part and then NUL-terminated strings, stored at
+ * their length: a hit copies a few hundred bytes, not the strings' bounds.
+ * off[i] is where string i starts in text. Returns the bytes of text used. */
+static size_t pack_strings(char *text, size_t cap, unsigned short *off, const char *const *v, int n)
 {
-    int again = 0;
-    if (!tlcache_get_ex(key, val, len, &again))
-        return fetch(ref, val, e);
-    if (again)
-        bgwork_submit(refresh, ref, reflen);
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(v[i] ? v[i] : "");
+        if (used + len + 1 > cap) /* the bounds are the callers': a bug, never input */
+            len = cap - used - 1;
+        off[i] = (unsigned short)used;
+        memcpy(text + used, v[i] ? v[i] : "", len);
+        text[used + len] = '\0';
+        used += len + 1;
+    }
+    return used;
+}
+
+/* What the gate keeps of a session in the cache: until when, and who (user
+ * id, email, org: packed strings). */
+enum { SE_USER, SE_EMAIL, SE_ORG, SE_N };
+struct session_entry {
+    int64_t abs_expiry_ms;
+    int64_t idle_expiry_ms;
+    unsigned short off[SE_N];
+    char text[65 + 321 + TOKEN_ORG_MAX + 1];
+};
+
+/* A session's cache entry is keyed by the whole token text, and made only
+ * after that text verified: a hit is a token whose HMAC was checked before
+ * (the key ring is fixed for the life of the process), so the hot path skips
+ * the HMAC, the base64 and the SHA-256 of the id. Any other text, a forgery
+ * included, misses (the slot's 64-bit hash and then the whole key must
+ * match) and is verified before Redis is asked. */
+static int session_cache_key(char *key, const char *token)
+{
+    size_t n = strlen(token);
+    if (n + 3 > TLCACHE_KEY_MAX)
+        return -1;
+    memcpy(key, "t:", 2);
+    memcpy(key + 2, token, n + 1);
     return 0;
 }
 
-/* What the gate keeps of a session in the cache: who, and until when. */
-struct session_entry {
-    char user_id[65];
-    char email[321];
-    char org[TOKEN_ORG_MAX + 1];
-    int64_t abs_expiry_ms;
-    int64_t idle_expiry_ms;
-};
-
-struct session_ref {
-    char org[TOKEN_ORG_MAX + 1];
-    char id_hash[65];
-};
-
-static void session_cache_key(char *key, const char *org, const char *id_hash)
+/* Read the record of a verified token and cache it under the token. A
+ * session that has ended leaves the cache at once; Redis trouble leaves the
+ * entry to its TTL and is the caller's. */
+static int session_fetch(const char *text, const struct token *t, struct session_entry *out, struct err *e)
 {
-    snprintf(key, TLCACHE_KEY_MAX, "s:%s:%s", org, id_hash);
-}
-
-/* Read the record and cache it. A session that has ended leaves the cache at
- * once; Redis trouble leaves the entry to its TTL and is the caller's. */
-static int session_fetch(const void *arg, void *val, struct err *e)
-{
-    const struct session_ref *ref = arg;
-    struct session_entry *out = val;
     char key[TLCACHE_KEY_MAX];
-    session_cache_key(key, ref->org, ref->id_hash);
-    uint64_t stamp = tlcache_stamp(ref->org); /* revocations name the session's org */
+    int cacheable = session_cache_key(key, text) == 0;
+    uint64_t stamp = tlcache_stamp(t->org); /* revocations name the session's org */
     struct session s;
-    if (session_load_hash(&limits, ref->org, ref->id_hash, &s, e) < 0) {
-        if (strcmp(e->code, "store_unavailable") != 0)
+    if (session_load_hash(&limits, t->org, t->id_hash, &s, e) < 0) {
+        if (cacheable && strcmp(e->code, "store_unavailable") != 0)
             tlcache_del(key);
         return -1;
     }
-    memset(out, 0, sizeof *out);
-    memcpy(out->user_id, s.user_id, sizeof out->user_id);
-    memcpy(out->email, s.email, sizeof out->email);
-    memcpy(out->org, s.org, sizeof out->org);
     out->abs_expiry_ms = s.abs_expiry_ms;
     out->idle_expiry_ms = s.idle_expiry_ms;
-    tlcache_put_tagged(key, out, sizeof *out, ref->org, stamp);
+    const char *v[SE_N] = {s.user_id, s.email, s.org};
+    size_t n = offsetof(struct session_entry, text) + pack_strings(out->text, sizeof out->text, out->off, v, SE_N);
+    if (cacheable)
+        tlcache_put_tagged(key, out, n, t->org, stamp);
     return 0;
 }
 
+/* Background reload: the argument is the token text (verified again here,
+ * off the request path, to name the record). */
 static void session_refresh(void *arg)
 {
+    struct token t;
     struct session_entry ignored;
     struct err e;
-    session_fetch(arg, &ignored, &e);
+    if (token_verify(ring, arg, &t, &e) == 0)
+        session_fetch(arg, &t, &ignored, &e);
 }
 
-/* The session behind a token: the signature first (no Redis for a forged
- * token), then the process cache (at most [session] cache_ttl_ms old,
- * flushed on any revocation message; hot entries reloaded in the background
- * before they expire), then Redis. */
-static int principal_from_session(const char *token, struct principal *p, struct err *e)
+/* The session behind a token: the process cache of verified tokens (at most
+ * [session] cache_ttl_ms old, flushed on any revocation message; hot entries
+ * reloaded in the background before they expire); on a miss the signature
+ * first (no Redis for a forged token), then Redis. */
+static int principal_from_session(const char *text, struct principal *p, struct err *e)
 {
-    struct token t;
-    if (token_verify(ring, token, &t, e) < 0)
-        return -1;
-    struct session_ref ref;
-    memcpy(ref.org, t.org, sizeof ref.org);
-    memcpy(ref.id_hash, t.id_hash, sizeof ref.id_hash);
     char key[TLCACHE_KEY_MAX];
-    session_cache_key(key, ref.org, ref.id_hash);
     struct session_entry s;
-    if (cache_read(key, &s, sizeof s, &ref, sizeof ref, session_fetch, session_refresh, e) < 0)
+    struct token t;
+    size_t got;
+    int again = 0, hit = session_cache_key(key, text) == 0 && tlcache_get_var(key, &s, sizeof s, &got, &again);
+    if (again)
+        bgwork_submit(session_refresh, text, strlen(text) + 1);
+    if (!hit && (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0))
         return -1;
     int64_t now = util_now_ms();
-    if ((now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) && session_fetch(&ref, &s, e) < 0)
-        return -1;
-    util_strlcpy(p->uid, s.user_id, sizeof p->uid);
-    util_strlcpy(p->email, s.email, sizeof p->email);
-    util_strlcpy(p->org_id, s.org, sizeof p->org_id);
+    if (now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
+        /* Expired by the cached figures: the record may have slid since. */
+        if (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0)
+            return -1;
+    }
+    util_strlcpy(p->uid, s.text + s.off[SE_USER], sizeof p->uid);
+    util_strlcpy(p->email, s.text + s.off[SE_EMAIL], sizeof p->email);
+    util_strlcpy(p->org_id, s.text + s.off[SE_ORG], sizeof p->org_id);
     return 0;
 }
 
@@ -405,17 +420,22 @@ struct verdict {
     char reason[64];
 };
 
-/* What the decision needs about (uid, org, workspace), flat so that it can
- * live in the per-worker cache. */
+/* What the decision needs about (uid, org, workspace), as cached: the fixed
+ * part, then the workspace id, the explicit workspace role, the workspace's
+ * default role, the custom role's permissions and the entitlements (packed
+ * strings, at most what org_ws_access_load returns). */
+enum { AC_WS_ID, AC_WS_ROLE, AC_DEFAULT_ROLE, AC_PERMS, AC_ENTS, AC_N };
 struct access {
     int exists;               /* 0: no such org or workspace */
-    char ws_id[ORG_ID_MAX];
     enum org_role org_role;
-    char ws_role[64];
-    char default_role[64];
-    char perms[512];
-    char ents[512];
+    unsigned short off[AC_N];
+    char text[ORG_ID_MAX + 64 + 64 + ORG_PERMS_MAX + ORG_ENTITLEMENTS_MAX];
 };
+
+static const char *access_str(const struct access *a, int i)
+{
+    return a->text + a->off[i];
+}
 
 /* Whose access to which workspace: the argument of a background reload. */
 struct access_ref {
@@ -424,21 +444,30 @@ struct access_ref {
     char ws[ORG_SLUG_MAX];
 };
 
+/* "a:" uid "|" org "|" ws: the parts are bounded well below the key's size. */
 static void access_cache_key(char *key, const struct access_ref *ref)
 {
-    snprintf(key, TLCACHE_KEY_MAX, "a:%s|%s|%s", ref->uid, ref->org, ref->ws);
+    size_t u = strlen(ref->uid), o = strlen(ref->org), w = strlen(ref->ws);
+    char *p = key;
+    memcpy(p, "a:", 2), p += 2;
+    memcpy(p, ref->uid, u), p += u;
+    *p++ = '|';
+    memcpy(p, ref->org, o), p += o;
+    *p++ = '|';
+    memcpy(p, ref->ws, w + 1);
 }
 
 /* Read from Redis and cache, a missing org or workspace included (as "no
  * access"); Redis trouble is never cached and never a guess. */
-static int access_fetch(const void *arg, void *val, struct err *e)
+static int access_fetch(const struct access_ref *ref, struct access *a, struct err *e)
 {
-    const struct access_ref *ref = arg;
-    struct access *a = val;
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, ref);
     uint64_t epoch = tlcache_epoch();
-    memset(a, 0, sizeof *a);
+    a->exists = 0;
+    a->org_role = ORG_ROLE_NONE;
+    const char *none[AC_N] = {0};
+    size_t n = offsetof(struct access, text) + pack_strings(a->text, sizeof a->text, a->off, none, AC_N);
     struct org_info org;
     if (org_lookup_cached(ref->org, &org, e) == 0) {
         /* Roles, grants and memberships of a workspace live in its org's
@@ -448,21 +477,18 @@ static int access_fetch(const void *arg, void *val, struct err *e)
         memset(&acc, 0, sizeof acc);
         if (org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
             a->exists = 1;
-            util_strlcpy(a->ws_id, acc.ws_id, sizeof a->ws_id);
             a->org_role = acc.org_role;
-            util_strlcpy(a->ws_role, acc.ws_role, sizeof a->ws_role);
-            util_strlcpy(a->default_role, acc.default_role, sizeof a->default_role);
-            util_strlcpy(a->perms, acc.role_perms ? acc.role_perms : "", sizeof a->perms);
-            util_strlcpy(a->ents, acc.entitlements ? acc.entitlements : "", sizeof a->ents);
+            const char *v[AC_N] = {acc.ws_id, acc.ws_role, acc.default_role, acc.role_perms, acc.entitlements};
+            n = offsetof(struct access, text) + pack_strings(a->text, sizeof a->text, a->off, v, AC_N);
             org_ws_access_clear(&acc);
-            tlcache_put_tagged(key, a, sizeof *a, org.id, stamp);
+            tlcache_put_tagged(key, a, n, org.id, stamp);
             return 0;
         }
     }
     if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") && strcmp(e->code, "workspace_not_found"))
         return -1;
     /* No such org or workspace: "no access", dropped by any change anywhere. */
-    tlcache_put_at(key, a, sizeof *a, epoch);
+    tlcache_put_at(key, a, n, epoch);
     return 0;
 }
 
@@ -473,6 +499,9 @@ static void access_refresh(void *arg)
     access_fetch(arg, &a, &e);
 }
 
+/* The cache's read path: a hit answers at once and, in the entry's last
+ * quarter of life, has it reloaded in the background; a miss reads Redis and
+ * fills the cache. */
 static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
 {
     struct access_ref ref;
@@ -481,8 +510,16 @@ static int access_load(const char *uid, const struct target *t, struct access *a
     util_strlcpy(ref.ws, t->ws, sizeof ref.ws);
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, &ref);
-    return cache_read(key, a, sizeof *a, &ref, sizeof ref, access_fetch, access_refresh, e);
+    size_t got;
+    int again = 0;
+    if (!tlcache_get_var(key, a, sizeof *a, &got, &again))
+        return access_fetch(&ref, a, e);
+    if (again)
+        bgwork_submit(access_refresh, &ref, sizeof ref);
+    return 0;
 }
+
+#define WORDS_MAX 512
 
 static int decide(const struct principal *p, const struct target *t, struct verdict *v, struct err *e)
 {
@@ -491,26 +528,27 @@ static int decide(const struct principal *p, const struct target *t, struct verd
     if (access_load(p->uid, t, &a, e) < 0)
         return -1;
     if (!a.exists) {
-        snprintf(v->reason, sizeof v->reason, "no_workspace_access");
+        util_strlcpy(v->reason, "no_workspace_access", sizeof v->reason);
         return 0;
     }
-    const char *custom[64], *ents[64];
+    const char *custom[WORDS_MAX], *ents[WORDS_MAX];
+    const char *ws_role = access_str(&a, AC_WS_ROLE), *def = access_str(&a, AC_DEFAULT_ROLE);
     struct authz_subject s = {
         .org_role = a.org_role,
-        .workspace_role = a.ws_role[0] ? a.ws_role : NULL,
-        .default_role = a.default_role[0] ? a.default_role : NULL,
+        .workspace_role = ws_role[0] ? ws_role : NULL,
+        .default_role = def[0] ? def : NULL,
     };
-    s.ncustom = split_words(a.perms, custom, 64);
+    s.ncustom = split_words(a.text + a.off[AC_PERMS], custom, WORDS_MAX);
     s.custom_permissions = custom;
-    s.nentitlements = split_words(a.ents, ents, 64);
+    s.nentitlements = split_words(a.text + a.off[AC_ENTS], ents, WORDS_MAX);
     s.entitlements = ents;
     authz_decide(&s, t->permission, &v->res);
     util_strlcpy(v->reason, v->res.reason, sizeof v->reason);
     util_strlcpy(v->role, v->res.role, sizeof v->role);
     util_strlcpy(v->org_role, org_role_name(a.org_role), sizeof v->org_role);
-    if (v->res.allow && !key_scope_allows(p, a.ws_id, t->permission)) {
+    if (v->res.allow && !key_scope_allows(p, access_str(&a, AC_WS_ID), t->permission)) {
         v->res.allow = 0;
-        snprintf(v->reason, sizeof v->reason, "key_scope");
+        util_strlcpy(v->reason, "key_scope", sizeof v->reason);
     }
     return 0;
 }
@@ -631,7 +669,7 @@ static void forward_auth(struct http_req *r, enum dialect d)
         http_reply_err(r, &e);
         return;
     }
-    http_reply(r, 200, "text/plain; charset=utf-8", "", 0);
+    http_reply(r, 200, NULL, "", 0); /* no body, so no Content-Type */
 }
 
 void gate_auth_nginx(struct http_req *r) { forward_auth(r, D_NGINX); }

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -42,8 +43,11 @@ struct kv {
     char *value;
 };
 
+struct http_conn;
+
 struct http_req {
     int pre;                       /* allocated by uri_log, not yet set up */
+    struct http_conn *owner;       /* the connection it is part of, or NULL: on the heap */
     char *raw_uri;                 /* the request target as received */
     struct http_server *srv;
     struct MHD_Connection *conn;
@@ -62,7 +66,6 @@ struct http_req {
     int form_parsed;
     struct kv headers[MAX_HEADERS];
     int nheaders;
-    char hbuf[1024];               /* response header text, to spare mallocs */
     size_t hbuf_len;
     char request_id[REQUEST_ID_MAX + 1];
     char peer[INET6_ADDRSTRLEN];
@@ -76,6 +79,21 @@ struct http_req {
     const char *code;
     void *data;
     void (*data_free)(void *);
+    /* Buffers last: a reused struct is zeroed up to here (uri_log). */
+    char raw_inline[256];          /* raw_uri when it fits */
+    char hbuf[1024];               /* response header text, to spare mallocs */
+};
+
+/* One per TCP connection (MHD_OPTION_NOTIFY_CONNECTION): the peer address,
+ * formatted once, and the request struct that the connection's requests use
+ * one after the other. A proxy sends thousands of requests on one keep-alive
+ * connection; this spares each of them an allocation (a large one, which
+ * makes glibc consolidate its fast bins) and the peer formatting. */
+struct http_conn {
+    struct http_req req;
+    int req_busy;                  /* req holds a request not yet completed */
+    int closed;                    /* MHD closed the connection while req_busy */
+    char peer[INET6_ADDRSTRLEN];
 };
 
 static void request_count(struct http_req *r);
@@ -415,17 +433,25 @@ static int request_id_ok(const char *s)
     return 1;
 }
 
-static void peer_address(struct http_req *r)
+static void peer_format(struct MHD_Connection *conn, char *out /* INET6_ADDRSTRLEN */)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    strcpy(r->peer, "unknown");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    strcpy(out, "unknown");
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->peer, sizeof r->peer);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->peer, sizeof r->peer);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
     }
+}
+
+static void peer_address(struct http_req *r)
+{
+    if (r->owner)
+        memcpy(r->peer, r->owner->peer, sizeof r->peer);
+    else
+        peer_format(r->conn, r->peer);
     strcpy(r->client, r->peer);
     /* Behind a trusted proxy the client is the right-most X-Forwarded-For
      * entry that is not itself a trusted proxy; anything left of it could be
@@ -504,11 +530,60 @@ void http_ratelimit_spend(struct http_req *r, enum ratelimit_class c)
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
-    (void)conn;
-    struct http_req *r = util_xcalloc(1, sizeof *r);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *c = ci ? ci->socket_context : NULL;
+    struct http_req *r;
+    if (c && !c->req_busy) {
+        r = &c->req;
+        /* Everything but the buffers at the end, written before read. */
+        memset(r, 0, offsetof(struct http_req, raw_inline));
+        r->owner = c;
+        c->req_busy = 1;
+    } else {
+        r = util_xcalloc(1, sizeof *r);
+    }
     r->pre = 1;
-    r->raw_uri = util_xstrdup(uri ? uri : "");
+    size_t n = uri ? strlen(uri) : 0;
+    if (n < sizeof r->raw_inline) {
+        memcpy(r->raw_inline, uri ? uri : "", n + 1);
+        r->raw_uri = r->raw_inline;
+    } else {
+        r->raw_uri = util_xstrdup(uri);
+    }
     return r;
+}
+
+/* The end of a request struct: back to its connection, or freed. */
+static void request_release(struct http_req *r)
+{
+    if (r->raw_uri != r->raw_inline)
+        free(r->raw_uri);
+    struct http_conn *c = r->owner;
+    if (!c) {
+        free(r);
+        return;
+    }
+    c->req_busy = 0;
+    if (c->closed)
+        free(c);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct http_conn *c = util_xcalloc(1, sizeof *c);
+        peer_format(conn, c->peer);
+        *socket_context = c;
+        return;
+    }
+    struct http_conn *c = *socket_context;
+    *socket_context = NULL;
+    if (c && c->req_busy)
+        c->closed = 1; /* the request completes later and frees it */
+    else
+        free(c);
 }
 
 /* Request ids must be unique, not secret: a random base per thread (from
@@ -659,7 +734,6 @@ static void request_log(struct http_req *r)
 
 static void request_free(struct http_req *r)
 {
-    free(r->raw_uri);
     if (r->data_free)
         r->data_free(r->data);
     for (int i = 0; i < MAX_PARAMS; i++) {
@@ -677,7 +751,7 @@ static void request_free(struct http_req *r)
     }
     buf_free(&r->body);
     free(r->org);
-    free(r);
+    request_release(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -689,8 +763,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     if (r->pre) { /* closed before the handler ever ran */
-        free(r->raw_uri);
-        free(r);
+        request_release(r);
         *con_cls = NULL;
         return;
     }
@@ -791,6 +864,7 @@ struct http_server *http_server_start(const struct config *cfg, const struct htt
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);

@@ -15,6 +15,7 @@
 #include "org/domain.h"
 #include "store/store.h"
 #include "util/bgwork.h"
+#include "util/log.h"
 #include "util/tlcache.h"
 #include "util/util.h"
 
@@ -1086,6 +1087,25 @@ static const char lua_access[] =
     "local ent = table.concat(redis.call('SMEMBERS', k('ws:' .. id .. ':ent')), ' ')\n"
     "return {'ok', id, orole, wrole, def, perms, ent}\n";
 
+/* A space-separated list of at most max - 1 bytes. A longer one is cut at
+ * the last whole word (a cut word could read as another permission) and the
+ * rest is not granted: fail closed, with a warning for the operator. */
+static char *word_list_dup(const struct store_reply *r, size_t i, size_t max, const char *what, const char *org_id)
+{
+    const char *s = store_reply_len(r) > i ? store_reply_str(store_reply_elem(r, i), NULL) : NULL;
+    if (!s || !*s)
+        return NULL;
+    size_t n = strlen(s);
+    if (n >= max) {
+        n = max - 1;
+        while (n > 0 && s[n] != ' ')
+            n--;
+        log_msg(LOG_WARN, "org %s: %s longer than %zu bytes; the words past it are not granted", org_id, what,
+                max - 1);
+    }
+    return n ? util_xstrndup(s, n) : NULL;
+}
+
 int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
                        struct err *e)
 {
@@ -1095,18 +1115,16 @@ int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid,
     struct store_reply *r = org_script(lua_access, org_id, &reader, 2, args, e);
     if (!r)
         return -1;
-    char orole[16], perms[4096], ent[8192];
+    char orole[16];
     reply_copy(r, 1, out->ws_id, sizeof out->ws_id);
     reply_copy(r, 2, orole, sizeof orole);
     reply_copy(r, 3, out->ws_role, sizeof out->ws_role);
     reply_copy(r, 4, out->default_role, sizeof out->default_role);
-    reply_copy(r, 5, perms, sizeof perms);
-    reply_copy(r, 6, ent, sizeof ent);
+    out->role_perms = word_list_dup(r, 5, ORG_PERMS_MAX, "a custom role's permissions", org_id);
+    out->entitlements = word_list_dup(r, 6, ORG_ENTITLEMENTS_MAX, "a workspace's entitlements", org_id);
     store_reply_free(r);
     out->org_role = ORG_ROLE_NONE;
     org_role_parse(orole, &out->org_role);
-    out->role_perms = perms[0] ? util_xstrdup(perms) : NULL;
-    out->entitlements = ent[0] ? util_xstrdup(ent) : NULL;
     return 0;
 }
 

@@ -133,7 +133,11 @@ int org_ws_entitlement_set(const struct org_actor *a, const char *org_id, const 
 int org_role_define(const struct org_actor *a, const char *org_id, const char *name, const char *perms,
                     struct err *e);
 
-/* Everything the access decision needs about (uid, workspace), in one read. */
+/* Everything the access decision needs about (uid, workspace), in one read.
+ * The two word lists are at most ORG_PERMS_MAX / ORG_ENTITLEMENTS_MAX bytes
+ * with their NUL; words past that are not granted. */
+#define ORG_PERMS_MAX 4096
+#define ORG_ENTITLEMENTS_MAX 8192
 struct org_ws_access {
     char ws_id[ORG_ID_MAX];
     enum org_role org_role;   /* NONE: outsider or nobody */

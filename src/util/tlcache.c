@@ -28,6 +28,7 @@ struct slot {
     int64_t refresh_ms;   /* from here on, a reader is asked to refresh */
     int refreshing;       /* a reader was asked already */
     size_t len;       /* value length; 0 = empty */
+    size_t klen;      /* key length */
     char *data;       /* key, NUL, value */
 };
 
@@ -116,12 +117,12 @@ static struct shard *shard_of(uint64_t h)
 }
 
 /* The two slots a key may live in. */
-static struct slot *slot_find(struct shard *sh, const char *key, uint64_t h)
+static struct slot *slot_find(struct shard *sh, const char *key, size_t kl, uint64_t h)
 {
     struct slot *a = &sh->slots[h % SLOTS_PER_SHARD], *b = &sh->slots[(h + 1) % SLOTS_PER_SHARD];
-    if (a->len && a->hash == h && strcmp(a->data, key) == 0)
+    if (a->len && a->hash == h && a->klen == kl && memcmp(a->data, key, kl) == 0)
         return a;
-    if (b->len && b->hash == h && strcmp(b->data, key) == 0)
+    if (b->len && b->hash == h && b->klen == kl && memcmp(b->data, key, kl) == 0)
         return b;
     return NULL;
 }
@@ -136,25 +137,25 @@ static struct slot *slot_victim(struct shard *sh, uint64_t h)
     return a->expires_ms <= b->expires_ms ? a : b;
 }
 
-int tlcache_get(const char *key, void *out, size_t len)
-{
-    return tlcache_get_ex(key, out, len, NULL);
-}
-
-int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh)
+/* The read of every get: a value of exactly cap bytes (exact), or of at most
+ * cap bytes (its length into *got). */
+static int get(const char *key, void *out, size_t cap, size_t *got, int exact, int *refresh)
 {
     if (refresh)
         *refresh = 0;
-    if (atomic_load(&ttl) == 0 || !shards || strlen(key) >= TLCACHE_KEY_MAX)
+    size_t kl = strlen(key);
+    if (atomic_load(&ttl) == 0 || !shards || kl >= TLCACHE_KEY_MAX)
         return 0;
     uint64_t h = key_hash(key);
     struct shard *sh = shard_of(h);
     int hit = 0;
-    pthread_mutex_lock(&sh->lock);
-    struct slot *s = slot_find(sh, key, h);
     int64_t now = util_mono_ms();
-    if (s && s->len == len && slot_valid(s) && now < s->expires_ms) {
-        memcpy(out, s->data + strlen(s->data) + 1, len);
+    pthread_mutex_lock(&sh->lock);
+    struct slot *s = slot_find(sh, key, kl, h);
+    if (s && (exact ? s->len == cap : s->len <= cap) && slot_valid(s) && now < s->expires_ms) {
+        memcpy(out, s->data + kl + 1, s->len);
+        if (got)
+            *got = s->len;
         hit = 1;
         if (refresh && now >= s->refresh_ms && !s->refreshing) {
             s->refreshing = 1;
@@ -163,6 +164,21 @@ int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh)
     }
     pthread_mutex_unlock(&sh->lock);
     return hit;
+}
+
+int tlcache_get(const char *key, void *out, size_t len)
+{
+    return get(key, out, len, NULL, 1, NULL);
+}
+
+int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh)
+{
+    return get(key, out, len, NULL, 1, refresh);
+}
+
+int tlcache_get_var(const char *key, void *out, size_t cap, size_t *len, int *refresh)
+{
+    return get(key, out, cap, len, 0, refresh);
 }
 
 /* Entries filled together (a burst of new users, a flush) would all expire
@@ -191,13 +207,14 @@ static void put(const char *key, const void *val, size_t len, int tag, uint64_t 
     memcpy(data, key, kl + 1);
     memcpy(data + kl + 1, val, len);
     pthread_mutex_lock(&sh->lock);
-    struct slot *s = slot_find(sh, key, h);
+    struct slot *s = slot_find(sh, key, kl, h);
     if (!s)
         s = slot_victim(sh, h);
     char *old = s->data;
     s->data = data;
     s->hash = h;
     s->len = len;
+    s->klen = kl;
     s->tag = tag;
     s->epoch = stamp;
     int64_t now = util_mono_ms(), life = ttl_jittered(t);
@@ -228,12 +245,13 @@ void tlcache_put_tagged(const char *key, const void *val, size_t len, const char
 
 void tlcache_del(const char *key)
 {
-    if (!shards || strlen(key) >= TLCACHE_KEY_MAX)
+    size_t kl = strlen(key);
+    if (!shards || kl >= TLCACHE_KEY_MAX)
         return;
     uint64_t h = key_hash(key);
     struct shard *sh = shard_of(h);
     pthread_mutex_lock(&sh->lock);
-    struct slot *s = slot_find(sh, key, h);
+    struct slot *s = slot_find(sh, key, kl, h);
     if (s)
         s->expires_ms = 0;
     pthread_mutex_unlock(&sh->lock);

@@ -510,6 +510,48 @@ static void publish_invalidation(const char *org)
     usleep(100 * 1000); /* the subscriber thread takes it */
 }
 
+/* The session cache is keyed by the whole token text and filled only after
+ * the text verified, so that a hit can skip the HMAC. A cached token must
+ * not vouch for any other text: a changed signature, id, org or kid, a
+ * prefix, an extension; each is refused and costs no Redis command (the
+ * signature is checked before Redis), while the cached token still passes. */
+Test(gate, a_cached_token_vouches_for_no_other_text)
+{
+    struct sg_resp r;
+    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+    size_t n = strlen(alice_token);
+    const char *dots[4];
+    const char *p = alice_token;
+    for (int i = 0; i < 4; i++)
+        p = dots[i] = strchr(p, '.') + 1; /* starts of kid, org, id, signature */
+    char variants[7][TOKEN_MAX_LEN + 8];
+    for (int i = 0; i < 7; i++)
+        snprintf(variants[i], sizeof variants[i], "%s", alice_token);
+    variants[0][n - 1] = variants[0][n - 1] == 'A' ? 'B' : 'A';           /* signature */
+    variants[1][dots[2] - alice_token] ^= 1;                              /* id */
+    variants[2][dots[1] - alice_token] ^= 1;                              /* org */
+    variants[3][dots[0] - alice_token] ^= 1;                              /* kid */
+    variants[4][n - 1] = '\0';                                            /* a prefix */
+    strcat(variants[5], "A");                                             /* an extension */
+    variants[6][dots[3] - alice_token] = variants[6][dots[3] - alice_token] == 'A' ? 'B' : 'A'; /* sig start */
+    long long c0 = redis_commands();
+    for (int i = 0; i < 7; i++) {
+        char cookie[sizeof variants[0] + 24];
+        snprintf(cookie, sizeof cookie, "Cookie: ssogate=%.*s", (int)sizeof variants[i] - 1, variants[i]);
+        const char *bad[] = {cookie, "X-Forwarded-Uri: /a/page", NULL};
+        direct("GET", "/auth", bad, &r);
+        cr_assert_eq(r.status, 401, "variant %d of a cached token: %ld", i, r.status);
+        sg_resp_free(&r);
+    }
+    cr_assert_eq(redis_commands(), c0, "a variant of a cached token reached Redis");
+    direct("GET", "/auth", ok, &r);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    sg_resp_free(&r);
+}
+
 /* Invalidations are per org: a change in another org leaves this org's cached
  * sessions and grants alone (no Redis read on the next request), a change in
  * this org drops them (the next request reads Redis). */

@@ -1,9 +1,12 @@
 /* ssogate serve against a real redis-server: health, readiness across a
  * Redis outage, metrics, request ids, config refusal at start, graceful stop. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -158,4 +161,66 @@ Test(serve, warns_at_start_unless_redis_is_noeviction)
     cr_assert(strstr(log, "maxmemory-policy is 'allkeys-lru'") && strstr(log, "\"level\":\"warn\""),
               "no warning about the eviction policy in:\n%s", log);
     free(log);
+}
+
+/* One request on an open connection; the answer's head and body into out
+ * (NUL-terminated). Returns the status. */
+static int ka_request(int fd, const char *req, char *out, size_t n)
+{
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    size_t got = 0;
+    char *end = NULL;
+    while (!end) {
+        ssize_t k = read(fd, out + got, n - 1 - got);
+        cr_assert_gt(k, 0, "the connection closed before the answer's head");
+        got += (size_t)k;
+        out[got] = '\0';
+        end = strstr(out, "\r\n\r\n");
+    }
+    const char *cl = strcasestr(out, "\r\nContent-Length: ");
+    size_t want = (size_t)(end + 4 - out) + (cl ? (size_t)atol(cl + 18) : 0);
+    while (got < want) {
+        ssize_t k = read(fd, out + got, n - 1 - got);
+        cr_assert_gt(k, 0);
+        got += (size_t)k;
+        out[got] = '\0';
+    }
+    return atoi(out + 9);
+}
+
+/* A proxy sends thousands of requests on one keep-alive connection, and the
+ * server reuses one request struct per connection: nothing of a request may
+ * show in the next one (its request id, a header it added, a long target
+ * kept on the heap). */
+Test(serve, keep_alive_requests_share_nothing)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sg.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static char out[65536];
+    char req[1024];
+    cr_assert_eq(ka_request(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: keepalive-one\r\n\r\n", out,
+                            sizeof out), 200);
+    cr_assert(strstr(out, "\r\nX-Request-Id: keepalive-one\r\n"), "%s", out);
+    char longpath[400];
+    memset(longpath, 'p', sizeof longpath - 1);
+    longpath[sizeof longpath - 1] = '\0';
+    snprintf(req, sizeof req, "GET /nope/%s?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", longpath);
+    cr_assert_eq(ka_request(fd, req, out, sizeof out), 404, "%s", out);
+    cr_assert(strstr(out, "\"not_found\""), "%s", out);
+    cr_assert_eq(ka_request(fd, "GET /auth/forward HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n", out,
+                            sizeof out), 302, "%s", out);
+    cr_assert(strstr(out, "\r\nLocation: "), "%s", out);
+    cr_assert_eq(ka_request(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
+    cr_assert_null(strstr(out, "keepalive-one"), "the first request's id came back: %s", out);
+    cr_assert_null(strstr(out, "\r\nLocation: "), "the redirect's header came back: %s", out);
+    cr_assert(strstr(out, "\r\nX-Request-Id: "), "%s", out);
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(ka_request(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
+    close(fd);
+    struct sg_resp r;
+    sg_get(&sg, "/healthz", &r);
+    cr_assert_eq(r.status, 200, "the server is still up after the connection closed");
+    sg_resp_free(&r);
 }

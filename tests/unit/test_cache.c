@@ -115,6 +115,33 @@ Test(tlcache, disabled_with_ttl_zero)
     tlcache_free();
 }
 
+/* Values of varying length: a hit copies the stored bytes and says how many;
+ * a value longer than the reader's room is a miss, never a cut copy; fixed
+ * reads still want the exact length; keys that share a prefix or a length
+ * stay apart. */
+Test(tlcache, variable_length_values)
+{
+    cache_reset();
+    char big[300], out[300];
+    memset(big, 'x', sizeof big);
+    size_t len = 0;
+    tlcache_put("v:a", "hello", 6);
+    tlcache_put("v:b", big, sizeof big);
+    tlcache_put("v:ab", "other", 6);
+    cr_assert_eq(tlcache_get_var("v:a", out, sizeof out, &len, NULL), 1);
+    cr_assert_eq(len, 6);
+    cr_assert_str_eq(out, "hello");
+    cr_assert_eq(tlcache_get_var("v:ab", out, sizeof out, &len, NULL), 1);
+    cr_assert_str_eq(out, "other");
+    cr_assert_eq(tlcache_get_var("v:b", out, 100, &len, NULL), 0, "a value longer than the room is a miss");
+    cr_assert_eq(tlcache_get_var("v:b", out, sizeof out, &len, NULL), 1);
+    cr_assert_eq(len, sizeof big);
+    cr_assert_eq(memcmp(out, big, sizeof big), 0);
+    cr_assert_eq(tlcache_get("v:a", out, 8), 0, "a fixed read wants the exact length");
+    cr_assert_eq(tlcache_get_var("v:", out, sizeof out, &len, NULL), 0, "a prefix of a key is another key");
+    tlcache_free();
+}
+
 static atomic_int ran;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 
