@@ -500,7 +500,7 @@ static void access_refresh(void *arg)
 }
 
 /* The cache's read path: a hit answers at once and, in the entry's last
- * quarter of life, has it reloaded in the background; a miss reads Redis and
+ * eighth of life, has it reloaded in the background; a miss reads Redis and
  * fills the cache. */
 static int access_load(const char *uid, const struct target *t, struct access *a, struct err *e)
 {

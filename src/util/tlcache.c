@@ -3,7 +3,7 @@
  * misses by the number of workers: measured in bench/authz). Two-way set
  * associative, bounded, entries die by TTL (at most 5 s, [session]
  * cache_ttl_ms) or all at once by the global epoch. Refresh-ahead: in the
- * last quarter of an entry's life one reader is told to have it reloaded
+ * last eighth of an entry's life one reader is told to have it reloaded
  * (util/bgwork), so a hot entry is replaced before it expires and no request
  * waits on Redis for it; the entry's age never exceeds the TTL either way. */
 #include "util/tlcache.h"
@@ -182,8 +182,11 @@ int tlcache_get_var(const char *key, void *out, size_t cap, size_t *len, int *re
 }
 
 /* Entries filled together (a burst of new users, a flush) would all expire
- * together and refill in one storm of Redis reads: each lives between three
- * quarters and all of the TTL instead. */
+ * together and refill in one storm of Redis reads: each lives between seven
+ * eighths and all of the TTL instead. (A wider spread, and a refresh from
+ * three quarters of the life, reloaded hot entries every 3.3 s on average
+ * with the 5 s TTL; now every 4.1 s: a fifth fewer Redis reads for the same
+ * bound, measured in bench/authz.) */
 static int64_t ttl_jittered(int t)
 {
     static __thread uint64_t x;
@@ -192,7 +195,7 @@ static int64_t ttl_jittered(int t)
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    return t - (int64_t)(x % (uint64_t)(t / 4 + 1));
+    return t - (int64_t)(x % (uint64_t)(t / 8 + 1));
 }
 
 static void put(const char *key, const void *val, size_t len, int tag, uint64_t stamp)
@@ -219,7 +222,7 @@ static void put(const char *key, const void *val, size_t len, int tag, uint64_t 
     s->epoch = stamp;
     int64_t now = util_mono_ms(), life = ttl_jittered(t);
     s->expires_ms = now + life;
-    s->refresh_ms = now + life - life / 4;
+    s->refresh_ms = now + life - life / 8;
     s->refreshing = 0;
     pthread_mutex_unlock(&sh->lock);
     free(old);

@@ -16,7 +16,7 @@ void tlcache_configure(int ttl_ms);
 /* Copy the value of key into out (len bytes) when present, fresh and of the
  * current epoch. 1 hit, 0 miss. */
 int tlcache_get(const char *key, void *out, size_t len);
-/* tlcache_get, and refresh-ahead: on a hit in the last quarter of the
+/* tlcache_get, and refresh-ahead: on a hit in the last eighth of the
  * entry's life, *refresh is set to 1 for one caller only (the entry is marked)
  * so that it can have the value reloaded off the request path; 0 otherwise. */
 int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh);

@@ -46,9 +46,9 @@ Test(tlcache, a_value_read_before_an_invalidation_is_not_stored)
     tlcache_free();
 }
 
-Test(tlcache, refresh_is_asked_once_in_the_last_quarter_of_life)
+Test(tlcache, refresh_is_asked_once_in_the_last_eighth_of_life)
 {
-    cache_reset(); /* TTL 400 ms: lifetimes within [300, 400], refresh from 3/4 of it */
+    cache_reset(); /* TTL 400 ms: lifetimes within [350, 400], refresh from 7/8 of it */
     int v = 1, out = 0, refresh = -1;
     tlcache_put("k", &v, sizeof v);
     struct timespec t0, t;
@@ -67,7 +67,7 @@ Test(tlcache, refresh_is_asked_once_in_the_last_quarter_of_life)
         usleep(5000);
     }
     cr_assert_eq(asked, 1, "exactly one reader is asked to refresh, asked %d", asked);
-    cr_assert_geq(asked_at, 220, "asked at %ld ms: too young", asked_at);
+    cr_assert_geq(asked_at, 300, "asked at %ld ms: too young", asked_at);
     cr_assert_lt(asked_at, gone_at, "asked before the entry expired");
     cr_assert_leq(gone_at, 420, "gone at %ld ms", gone_at);
     tlcache_put("k", &v, sizeof v); /* a refresh lands: the entry is young again */
