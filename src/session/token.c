@@ -46,6 +46,15 @@ static int kid_ok(const char *s, size_t n)
     return 1;
 }
 
+/* 32 bytes are 43 base64url characters, whose last one carries 4 bits and 2
+ * that must be zero: with them set, other texts would decode to the same id or
+ * signature. One text per token (the cache is keyed by the text). */
+static int b64url_32_canonical(const char *s)
+{
+    static const char last[] = "AEIMQUYcgkosw048";
+    return strchr(last, s[42]) != NULL;
+}
+
 static int org_ok(const char *s, size_t n)
 {
     if (n < 2 || n > TOKEN_ORG_MAX || s[0] == '-')
@@ -280,7 +289,7 @@ int token_verify(const struct keyring *k, const char *text, struct token *t, str
         p = dot + 1;
     }
     if (memchr(f[4], '.', len[4]) || !kid_ok(f[1], len[1]) || !org_ok(f[2], len[2]) || len[3] != 43 ||
-        len[4] != 43)
+        len[4] != 43 || !b64url_32_canonical(f[3]) || !b64url_32_canonical(f[4]))
         return err_set(e, "unauthorized", NULL);
     const struct key *key = keyring_find(k, f[1], len[1]);
     if (!key)

@@ -72,6 +72,19 @@ Test(token, refuses_malformed_and_forged_tokens)
     snprintf(bad, sizeof bad, "%s", s);
     bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
     cr_assert_eq(token_verify(k, bad, &t, &e), -1);
+    /* the same signature bytes in another text: the last character's two
+     * unused bits set (base64url is decoded leniently by OpenSSL) */
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int bits = 1; bits < 4; bits++) {
+        snprintf(bad, sizeof bad, "%s", s);
+        bad[n - 1] = b64[(strchr(b64, s[n - 1]) - b64) | bits];
+        cr_assert_eq(token_verify(k, bad, &t, &e), -1, "non-canonical signature text accepted");
+        const char *id = strchr(strchr(strchr(s, '.') + 1, '.') + 1, '.') + 1; /* s1.kid.org.id */
+        snprintf(bad, sizeof bad, "%s", s);
+        size_t last = (size_t)(id - s) + 42;
+        bad[last] = b64[(strchr(b64, s[last]) - b64) | bits];
+        cr_assert_eq(token_verify(k, bad, &t, &e), -1, "non-canonical id text accepted");
+    }
     /* org swapped (signature covers it) */
     snprintf(bad, sizeof bad, "s1.k1.evil%s", s + 10);
     cr_assert_eq(token_verify(k, bad, &t, &e), -1);
