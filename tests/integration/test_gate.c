@@ -184,6 +184,17 @@ static void direct(const char *method, const char *path, const char *const *hdrs
     curl_slist_free_all(h);
 }
 
+/* Alice's cookie straight to /auth (nginx dialect): the status. */
+static long alice_auth(void)
+{
+    struct sg_resp r;
+    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
+    direct("GET", "/auth", ok, &r);
+    long status = r.status;
+    sg_resp_free(&r);
+    return status;
+}
+
 Test(gate, nginx_not_signed_in_is_sent_to_sign_in_with_return_url)
 {
     struct sg_resp r;
@@ -518,10 +529,7 @@ static void publish_invalidation(const char *org)
 Test(gate, a_cached_token_vouches_for_no_other_text)
 {
     struct sg_resp r;
-    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
-    direct("GET", "/auth", ok, &r);
-    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
-    sg_resp_free(&r);
+    cr_assert_eq(alice_auth(), 200);
     size_t n = strlen(alice_token);
     const char *dots[4];
     const char *p = alice_token;
@@ -547,9 +555,7 @@ Test(gate, a_cached_token_vouches_for_no_other_text)
         sg_resp_free(&r);
     }
     cr_assert_eq(redis_commands(), c0, "a variant of a cached token reached Redis");
-    direct("GET", "/auth", ok, &r);
-    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
-    sg_resp_free(&r);
+    cr_assert_eq(alice_auth(), 200);
 }
 
 /* Invalidations are per org: a change in another org leaves this org's cached
@@ -557,22 +563,14 @@ Test(gate, a_cached_token_vouches_for_no_other_text)
  * this org drops them (the next request reads Redis). */
 Test(gate, another_orgs_change_keeps_this_orgs_cached_reads)
 {
-    struct sg_resp r;
-    const char *ok[] = {alice_cookie, "X-Forwarded-Uri: /a/page", NULL};
-    direct("GET", "/auth", ok, &r);
-    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
-    sg_resp_free(&r);
+    cr_assert_eq(alice_auth(), 200);
     long long c0 = redis_commands();
     publish_invalidation("o_0123456789abcdef0123");
-    direct("GET", "/auth", ok, &r);
-    cr_assert_eq(r.status, 200);
-    sg_resp_free(&r);
+    cr_assert_eq(alice_auth(), 200);
     long long c1 = redis_commands();
     cr_assert_eq(c1, c0, "another org's change cost %lld Redis commands", c1 - c0);
     publish_invalidation(org_id);
-    direct("GET", "/auth", ok, &r);
-    cr_assert_eq(r.status, 200);
-    sg_resp_free(&r);
+    cr_assert_eq(alice_auth(), 200);
     cr_assert_gt(redis_commands(), c1, "this org's change did not drop its cached reads");
 }
 
