@@ -313,6 +313,42 @@ Test(org, workspaces_grants_outsiders_custom_roles_and_entitlements)
     REFUSED(org_ws_lookup(acme.id, "research", ws, e), "workspace_not_found");
 }
 
+/* A workspace's entitlements beyond ORG_ENTITLEMENTS_MAX bytes: the list the
+ * decision reads stops at a whole word (a cut word could read as another
+ * permission, e.g. "model:a:use" out of "model:a:user"), every word in it is
+ * one that was granted, and nothing past the bound is granted. */
+Test(org, overlong_entitlement_lists_stop_at_a_whole_word)
+{
+    struct org_info acme;
+    char owner[ORG_ID_MAX], member[ORG_ID_MAX], ws[ORG_ID_MAX];
+    ts_org_make("acme", "o@acme.test", &acme, owner);
+    OK(org_ws_create(&ts_org_operator, acme.id, "big", NULL, ws, e));
+    OK(org_member_add(&ts_org_operator, acme.id, "m@acme.test", ORG_ROLE_MEMBER, member, e));
+    char name[128];
+    size_t total = 0;
+    int n = 0;
+    while (total < ORG_ENTITLEMENTS_MAX + 512) {
+        snprintf(name, sizeof name, "model:m%03d-%s:user", n++, "padpadpadpadpadpadpadpadpadpadpadpadpadpadpadpadpad");
+        OK(org_ws_entitlement_set(&ts_org_operator, acme.id, ws, name, 1, e));
+        total += strlen(name) + 1;
+    }
+    struct org_ws_access x;
+    OK(org_ws_access_load(acme.id, "big", member, &x, e));
+    cr_assert_not_null(x.entitlements);
+    size_t len = strlen(x.entitlements);
+    cr_assert_lt(len, ORG_ENTITLEMENTS_MAX, "%zu bytes", len);
+    cr_assert_gt(len, ORG_ENTITLEMENTS_MAX - 200, "the list keeps what fits (%zu bytes)", len);
+    char *copy = util_xstrdup(x.entitlements), *save = NULL;
+    int words = 0;
+    for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save), words++) {
+        size_t wl = strlen(w);
+        cr_assert(wl > 5 && strcmp(w + wl - 5, ":user") == 0, "a cut word reached the decision: '%s'", w);
+    }
+    cr_assert_lt(words, n, "words past the bound are not granted");
+    free(copy);
+    org_ws_access_clear(&x);
+}
+
 Test(org, members_cannot_manage_workspaces)
 {
     struct org_info acme;
