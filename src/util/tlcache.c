@@ -9,7 +9,6 @@
 #include "util/tlcache.h"
 
 #include <pthread.h>
-#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +51,7 @@ static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
 static void shards_make(void)
 {
     util_random(&seed, sizeof seed);
-    /* 9 MB of slots read at random, one per request and key: on huge pages
-     * where the kernel allows them (THP "madvise"), so that a look-up is not
-     * also a TLB miss. */
-    size_t n = SHARDS * sizeof *shards, huge = (size_t)2 << 20;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, (n + huge - 1) / huge * huge) != 0)
-        abort();
-    madvise(p, (n + huge - 1) / huge * huge, MADV_HUGEPAGE); /* advice: failure is harmless */
-    memset(p, 0, n);
-    shards = p;
+    shards = util_xcalloc(SHARDS, sizeof *shards);
     for (int i = 0; i < SHARDS; i++)
         pthread_mutex_init(&shards[i].lock, NULL);
 }
