@@ -89,8 +89,11 @@ static void start_nginx(void)
         "  location /a/jwt { return 200 \"$http_x_auth_jwt\"; }\n"
         "  location / { return 200 \"user=$http_x_auth_user email=$http_x_auth_email role=$http_x_auth_role "
         "ws=$http_x_auth_workspace cookie=$http_cookie\\n\"; } }\n"
+        /* Keep-alive to ssogate, as docs/proxies.md shows it. */
+        " upstream ssogate { server 127.0.0.1:%d; keepalive 8; }\n"
         " server { listen 127.0.0.1:%d;\n"
-        "  location = /_auth { internal; proxy_pass http://127.0.0.1:%d/auth;\n"
+        "  location = /_auth { internal; proxy_pass http://ssogate/auth;\n"
+        "   proxy_http_version 1.1; proxy_set_header Connection \"\";\n"
         "   proxy_pass_request_body off; proxy_set_header Content-Length \"\";\n"
         "   proxy_set_header X-Forwarded-Host $http_host; proxy_set_header X-Forwarded-Uri $request_uri;\n"
         "   proxy_set_header X-Forwarded-Method $request_method; proxy_set_header X-Forwarded-Proto $scheme; }\n"
@@ -104,7 +107,7 @@ static void start_nginx(void)
         "   proxy_set_header Cookie $upstream_cookie; proxy_set_header X-Auth-Jwt $jwt;\n"
         "   proxy_pass http://127.0.0.1:%d; }\n"
         "  location @signin { return 302 $loc; }\n }\n}\n",
-        ndir, ndir, tmp, tmp, tmp, tmp, tmp, up_port, front_port, sg.port, up_port);
+        ndir, ndir, tmp, tmp, tmp, tmp, tmp, up_port, sg.port, front_port, up_port);
     char *cpath = ts_path(ndir, "nginx.conf");
     cr_assert_eq(ts_write_file(cpath, conf), 0);
     char *log = ts_path(ndir, "stderr.log");
