@@ -132,38 +132,63 @@ static int session_cache_key(char *key, const char *token)
     return 0;
 }
 
-/* Read the record of a verified token and cache it under the token. A
- * session that has ended leaves the cache at once; Redis trouble leaves the
- * entry to its TTL and is the caller's. */
-static int session_fetch(const char *text, const struct token *t, struct session_entry *out, struct err *e)
+/* Cache what loading the record of a verified token gave (rc, s or e): the
+ * entry, under the token; a session that has ended leaves the cache at once;
+ * Redis trouble leaves the entry to its TTL and is the caller's. stamp: the
+ * org's, taken before the read (revocations name the session's org). */
+static int session_keep(const char *text, const char *org, uint64_t stamp, int rc, const struct session *s,
+                        const struct err *e, struct session_entry *out)
 {
     char key[TLCACHE_KEY_MAX];
     int cacheable = session_cache_key(key, text) == 0;
-    uint64_t stamp = tlcache_stamp(t->org); /* revocations name the session's org */
-    struct session s;
-    if (session_load_hash(&limits, t->org, t->id_hash, &s, e) < 0) {
+    if (rc < 0) {
         if (cacheable && strcmp(e->code, "store_unavailable") != 0)
             tlcache_del(key);
         return -1;
     }
-    out->abs_expiry_ms = s.abs_expiry_ms;
-    out->idle_expiry_ms = s.idle_expiry_ms;
-    const char *v[SE_N] = {s.user_id, s.email, s.org};
+    out->abs_expiry_ms = s->abs_expiry_ms;
+    out->idle_expiry_ms = s->idle_expiry_ms;
+    const char *v[SE_N] = {s->user_id, s->email, s->org};
     size_t n = offsetof(struct session_entry, text) + pack_strings(out->text, sizeof out->text, out->off, v, SE_N);
     if (cacheable)
-        tlcache_put_tagged(key, out, n, t->org, stamp);
+        tlcache_put_tagged(key, out, n, org, stamp);
     return 0;
 }
 
-/* Background reload: the argument is the token text (verified again here,
- * off the request path, to name the record). */
-static void session_refresh(void *arg)
+static int session_fetch(const char *text, const struct token *t, struct session_entry *out, struct err *e)
 {
-    struct token t;
+    uint64_t stamp = tlcache_stamp(t->org);
+    struct session s;
+    int rc = session_load_hash(&limits, t->org, t->id_hash, &s, e);
+    return session_keep(text, t->org, stamp, rc, &s, e, out);
+}
+
+/* Background reloads, together (util/bgwork batches): the arguments are
+ * token texts, verified again here, off the request path, to name their
+ * records, which are read in one Redis round trip. */
+static void sessions_refresh(void *const *args, size_t n)
+{
+    struct token *t = util_xcalloc(n, sizeof *t);
+    struct session *s = util_xcalloc(n, sizeof *s);
+    struct err *errs = util_xcalloc(n, sizeof *errs);
+    const char **orgs = util_xcalloc(n, sizeof *orgs), **ids = util_xcalloc(n, sizeof *ids);
+    const char **texts = util_xcalloc(n, sizeof *texts);
+    uint64_t *stamps = util_xcalloc(n, sizeof *stamps);
+    int *rc = util_xcalloc(n, sizeof *rc), m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (token_verify(ring, args[i], &t[m], &errs[m]) < 0)
+            continue;
+        texts[m] = args[i];
+        orgs[m] = t[m].org;
+        ids[m] = t[m].id_hash;
+        stamps[m] = tlcache_stamp(t[m].org);
+        m++;
+    }
+    session_load_hashes(&limits, m, orgs, ids, s, rc, errs);
     struct session_entry ignored;
-    struct err e;
-    if (token_verify(ring, arg, &t, &e) == 0)
-        session_fetch(arg, &t, &ignored, &e);
+    for (int j = 0; j < m; j++)
+        session_keep(texts[j], orgs[j], stamps[j], rc[j], &s[j], &errs[j], &ignored);
+    free(rc), free(stamps), free(texts), free(ids), free(orgs), free(errs), free(s), free(t);
 }
 
 /* The session behind a token: the process cache of verified tokens (at most
@@ -178,7 +203,7 @@ static int principal_from_session(const char *text, struct principal *p, struct 
     size_t got;
     int again = 0, hit = session_cache_key(key, text) == 0 && tlcache_get_var(key, &s, sizeof s, &got, &again);
     if (again)
-        bgwork_submit(session_refresh, text, strlen(text) + 1);
+        bgwork_submit_batch(sessions_refresh, text, strlen(text) + 1);
     if (!hit && (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0))
         return -1;
     int64_t now = util_now_ms();
@@ -457,46 +482,84 @@ static void access_cache_key(char *key, const struct access_ref *ref)
     memcpy(p, ref->ws, w + 1);
 }
 
-/* Read from Redis and cache, a missing org or workspace included (as "no
- * access"); Redis trouble is never cached and never a guess. */
-static int access_fetch(const struct access_ref *ref, struct access *a, struct err *e)
+/* Cache what loading (uid, org, workspace) gave: the access (tagged with the
+ * org that owns the workspace, stamp taken before the read: only that org's
+ * changes make it stale); a missing org or workspace as "no access", which
+ * any change anywhere drops (epoch taken before the read); Redis trouble is
+ * never cached and never a guess. */
+static int access_keep(const struct access_ref *ref, const char *org_id, uint64_t stamp, uint64_t epoch, int rc,
+                       const struct org_ws_access *acc, const struct err *e, struct access *a)
 {
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, ref);
-    uint64_t epoch = tlcache_epoch();
+    if (rc == 0) {
+        a->exists = 1;
+        a->org_role = acc->org_role;
+        const char *v[AC_N] = {acc->ws_id, acc->ws_role, acc->default_role, acc->role_perms, acc->entitlements};
+        size_t n = offsetof(struct access, text) + pack_strings(a->text, sizeof a->text, a->off, v, AC_N);
+        tlcache_put_tagged(key, a, n, org_id, stamp);
+        return 0;
+    }
+    if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") && strcmp(e->code, "workspace_not_found"))
+        return -1;
     a->exists = 0;
     a->org_role = ORG_ROLE_NONE;
     const char *none[AC_N] = {0};
     size_t n = offsetof(struct access, text) + pack_strings(a->text, sizeof a->text, a->off, none, AC_N);
-    struct org_info org;
-    if (org_lookup_cached(ref->org, &org, e) == 0) {
-        /* Roles, grants and memberships of a workspace live in its org's
-         * directory: only that org's changes make this stale. */
-        uint64_t stamp = tlcache_stamp(org.id);
-        struct org_ws_access acc;
-        memset(&acc, 0, sizeof acc);
-        if (org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e) == 0) {
-            a->exists = 1;
-            a->org_role = acc.org_role;
-            const char *v[AC_N] = {acc.ws_id, acc.ws_role, acc.default_role, acc.role_perms, acc.entitlements};
-            n = offsetof(struct access, text) + pack_strings(a->text, sizeof a->text, a->off, v, AC_N);
-            org_ws_access_clear(&acc);
-            tlcache_put_tagged(key, a, n, org.id, stamp);
-            return 0;
-        }
-    }
-    if (strcmp(e->code, "org_not_found") && strcmp(e->code, "not_found") && strcmp(e->code, "workspace_not_found"))
-        return -1;
-    /* No such org or workspace: "no access", dropped by any change anywhere. */
     tlcache_put_at(key, a, n, epoch);
     return 0;
 }
 
-static void access_refresh(void *arg)
+static int access_fetch(const struct access_ref *ref, struct access *a, struct err *e)
 {
-    struct access a;
-    struct err e;
-    access_fetch(arg, &a, &e);
+    uint64_t epoch = tlcache_epoch(), stamp = 0;
+    struct org_info org;
+    struct org_ws_access acc;
+    memset(&org, 0, sizeof org);
+    memset(&acc, 0, sizeof acc);
+    int rc = org_lookup_cached(ref->org, &org, e);
+    if (rc == 0) {
+        stamp = tlcache_stamp(org.id);
+        rc = org_ws_access_load(org.id, ref->ws, ref->uid, &acc, e);
+    }
+    rc = access_keep(ref, org.id, stamp, epoch, rc, &acc, e, a);
+    org_ws_access_clear(&acc);
+    return rc;
+}
+
+/* Background reloads, together: the arguments are access_refs, read in one
+ * Redis round trip (their orgs come from the org cache). */
+static void accesses_refresh(void *const *args, size_t n)
+{
+    uint64_t epoch = tlcache_epoch();
+    struct access *a = util_xmalloc(sizeof *a);
+    struct org_info *orgs = util_xcalloc(n, sizeof *orgs);
+    struct org_ws_access *acc = util_xcalloc(n, sizeof *acc);
+    struct err *errs = util_xcalloc(n, sizeof *errs);
+    const struct access_ref **refs = util_xcalloc(n, sizeof *refs);
+    const char **ids = util_xcalloc(n, sizeof *ids), **ws = util_xcalloc(n, sizeof *ws);
+    const char **uids = util_xcalloc(n, sizeof *uids);
+    uint64_t *stamps = util_xcalloc(n, sizeof *stamps);
+    int *rc = util_xcalloc(n, sizeof *rc), m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct access_ref *ref = args[i];
+        if (org_lookup_cached(ref->org, &orgs[m], &errs[m]) < 0) {
+            access_keep(ref, NULL, 0, epoch, -1, NULL, &errs[m], a);
+            continue;
+        }
+        refs[m] = ref;
+        ids[m] = orgs[m].id;
+        ws[m] = ref->ws;
+        uids[m] = ref->uid;
+        stamps[m] = tlcache_stamp(orgs[m].id);
+        m++;
+    }
+    org_ws_access_load_many(m, ids, ws, uids, acc, rc, errs);
+    for (int j = 0; j < m; j++) {
+        access_keep(refs[j], ids[j], stamps[j], epoch, rc[j], &acc[j], &errs[j], a);
+        org_ws_access_clear(&acc[j]);
+    }
+    free(rc), free(stamps), free(uids), free(ws), free(ids), free(refs), free(errs), free(acc), free(orgs), free(a);
 }
 
 /* The cache's read path: a hit answers at once and, in the entry's last
@@ -515,7 +578,7 @@ static int access_load(const char *uid, const struct target *t, struct access *a
     if (!tlcache_get_var(key, a, sizeof *a, &got, &again))
         return access_fetch(&ref, a, e);
     if (again)
-        bgwork_submit(access_refresh, &ref, sizeof ref);
+        bgwork_submit_batch(accesses_refresh, &ref, sizeof ref);
     return 0;
 }
 

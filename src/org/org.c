@@ -208,31 +208,51 @@ static int org_script_cached(const char *full)
     return found;
 }
 
-struct store_reply *org_script(const char *script, const char *org_id, const struct org_actor *a, int nargs,
-                               const char **args, struct err *e)
+/* The arguments of one run of a directory script: KEYS[1] the org's prefix,
+ * then NOW, AMAX, the actor (label, uid, operator) and the script's own. */
+struct script_call {
+    const char *full;
+    char *prefix;
+    char now[32], amax[16];
+    const char **argv;
+    int argc;
+};
+
+static void script_call_begin(struct script_call *c, const char *script, const char *org_id,
+                              const struct org_actor *a, int nargs, const char **args)
 {
     /* A first line unique to the script: the store's SHA cache compares
      * texts, and a shared prelude first would make every look-up compare
      * the prelude's kilobyte for every cached script. */
-    const char *full = org_script_text(script);
-    char *prefix = org_prefix(org_id);
-    char now[32], amax[16];
-    snprintf(now, sizeof now, "%lld", (long long)util_now_ms());
-    snprintf(amax, sizeof amax, "%d", lim.audit_max);
-    const char **argv = util_xcalloc((size_t)nargs + 6, sizeof *argv);
-    argv[0] = prefix;
-    argv[1] = now;
-    argv[2] = amax;
-    argv[3] = a && a->label ? a->label : "system";
-    argv[4] = a && a->uid ? a->uid : "";
-    argv[5] = a && a->operator ? "1" : "0";
+    c->full = org_script_text(script);
+    c->prefix = org_prefix(org_id);
+    snprintf(c->now, sizeof c->now, "%lld", (long long)util_now_ms());
+    snprintf(c->amax, sizeof c->amax, "%d", lim.audit_max);
+    c->argc = nargs + 6;
+    c->argv = util_xcalloc((size_t)c->argc, sizeof *c->argv);
+    c->argv[0] = c->prefix;
+    c->argv[1] = c->now;
+    c->argv[2] = c->amax;
+    c->argv[3] = a && a->label ? a->label : "system";
+    c->argv[4] = a && a->uid ? a->uid : "";
+    c->argv[5] = a && a->operator ? "1" : "0";
     for (int i = 0; i < nargs; i++)
-        argv[6 + i] = args[i] ? args[i] : "";
-    struct store_reply *r = store_eval(e, full, 1, nargs + 5, argv, NULL);
-    free(argv);
-    free(prefix);
-    if (!org_script_cached(full))
-        free((char *)full);
+        c->argv[6 + i] = args[i] ? args[i] : "";
+}
+
+static void script_call_end(struct script_call *c)
+{
+    free(c->argv);
+    free(c->prefix);
+    if (!org_script_cached(c->full))
+        free((char *)c->full);
+}
+
+/* A script's reply: {"ok", ...} is returned; {"err", code, message} and
+ * anything else become e, the reply freed. */
+static struct store_reply *script_reply(struct store_reply *r, const char *org_id, const struct org_actor *a,
+                                        struct err *e)
+{
     if (!r)
         return NULL;
     if (store_reply_type(r) == STORE_ARRAY && store_reply_len(r) >= 1) {
@@ -260,6 +280,16 @@ struct store_reply *org_script(const char *script, const char *org_id, const str
             store_reply_type(r) == STORE_ERROR ? store_reply_str(r, NULL) : "unexpected reply");
     store_reply_free(r);
     return NULL;
+}
+
+struct store_reply *org_script(const char *script, const char *org_id, const struct org_actor *a, int nargs,
+                               const char **args, struct err *e)
+{
+    struct script_call c;
+    script_call_begin(&c, script, org_id, a, nargs, args);
+    struct store_reply *r = store_eval(e, c.full, 1, c.argc - 1, c.argv, NULL);
+    script_call_end(&c);
+    return script_reply(r, org_id, a, e);
 }
 
 /* Run a script whose only interesting answer is ok/err. */
@@ -1106,15 +1136,10 @@ static char *word_list_dup(const struct store_reply *r, size_t i, size_t max, co
     return n ? util_xstrndup(s, n) : NULL;
 }
 
-int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
-                       struct err *e)
+static const struct org_actor access_reader = {.label = "authz", .reads_only = 1};
+
+static void access_from_reply(struct store_reply *r, const char *org_id, struct org_ws_access *out)
 {
-    memset(out, 0, sizeof *out);
-    const char *args[] = {ws_slug, uid};
-    struct org_actor reader = {.label = "authz", .reads_only = 1};
-    struct store_reply *r = org_script(lua_access, org_id, &reader, 2, args, e);
-    if (!r)
-        return -1;
     char orole[16];
     reply_copy(r, 1, out->ws_id, sizeof out->ws_id);
     reply_copy(r, 2, orole, sizeof orole);
@@ -1125,7 +1150,48 @@ int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid,
     store_reply_free(r);
     out->org_role = ORG_ROLE_NONE;
     org_role_parse(orole, &out->org_role);
+}
+
+int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
+                       struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *args[] = {ws_slug, uid};
+    struct store_reply *r = org_script(lua_access, org_id, &access_reader, 2, args, e);
+    if (!r)
+        return -1;
+    access_from_reply(r, org_id, out);
     return 0;
+}
+
+void org_ws_access_load_many(int n, const char *const *org_ids, const char *const *ws_slugs,
+                             const char *const *uids, struct org_ws_access *out, int *rc, struct err *errs)
+{
+    if (n <= 0)
+        return;
+    struct script_call *calls = util_xcalloc((size_t)n, sizeof *calls);
+    struct store_cmdv *cmds = util_xcalloc((size_t)n, sizeof *cmds);
+    struct store_reply **replies = util_xcalloc((size_t)n, sizeof *replies);
+    for (int i = 0; i < n; i++) {
+        const char *args[] = {ws_slugs[i], uids[i]};
+        script_call_begin(&calls[i], lua_access, org_ids[i], &access_reader, 2, args);
+        cmds[i] = (struct store_cmdv){.script = calls[i].full, .nkeys = 1, .argc = calls[i].argc, .argv = calls[i].argv};
+    }
+    struct err pe;
+    int ok = store_pipeline(&pe, n, cmds, replies) == 0;
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        struct store_reply *r = ok ? script_reply(replies[i], org_ids[i], &access_reader, &errs[i]) : NULL;
+        if (!ok)
+            errs[i] = pe;
+        rc[i] = r ? 0 : -1;
+        if (r)
+            access_from_reply(r, org_ids[i], &out[i]);
+        script_call_end(&calls[i]);
+    }
+    free(replies);
+    free(cmds);
+    free(calls);
 }
 
 void org_ws_access_clear(struct org_ws_access *x)

@@ -149,6 +149,11 @@ struct org_ws_access {
 /* org_not_found / not_found (workspace) when absent. Free with _clear. */
 int org_ws_access_load(const char *org_id, const char *ws_slug, const char *uid, struct org_ws_access *out,
                        struct err *e);
+/* org_ws_access_load for n (org, workspace, user) in one Redis round trip
+ * (background reloads): rc[i] 0 with out[i], or -1 with errs[i]. Clear each
+ * out[i] with _clear. */
+void org_ws_access_load_many(int n, const char *const *org_ids, const char *const *ws_slugs,
+                             const char *const *uids, struct org_ws_access *out, int *rc, struct err *errs);
 void org_ws_access_clear(struct org_ws_access *x);
 
 /* Listings for the admin API and the CLI (JSON arrays, new references):

@@ -201,20 +201,20 @@ int session_load(const struct keyring *k, const struct session_limits *lim, cons
     return session_load_hash(lim, t.org, t.id_hash, s, e);
 }
 
-int session_load_hash(const struct session_limits *lim, const char *org, const char *id_hash, struct session *s,
-                      struct err *e)
+/* s->org and s->id_hash set: its record's key. */
+static void session_begin(struct session *s, const char *org, const char *id_hash, char key[KEY_MAX])
 {
     memset(s, 0, sizeof *s);
     snprintf(s->id_hash, sizeof s->id_hash, "%s", id_hash);
     snprintf(s->org, sizeof s->org, "%s", org);
-    char key[KEY_MAX];
     key_record(key, s->org, s->id_hash);
-    struct store_reply *r = store_cmdl(e, "HGETALL", key, NULL);
-    if (!r)
-        return -1;
-    int ok = store_reply_type(r) == STORE_ARRAY && parse_record(r, s) == 0;
-    store_reply_free(r);
-    if (!ok)
+}
+
+/* The record's HGETALL reply into s: a live session, touched when due. */
+static int session_from_reply(const struct session_limits *lim, const char *key, const struct store_reply *r,
+                              struct session *s, struct err *e)
+{
+    if (!(store_reply_type(r) == STORE_ARRAY && parse_record(r, s) == 0))
         return err_set(e, "unauthorized", "The session has ended; sign in again.");
     int64_t now = util_now_ms();
     if (now >= s->abs_expiry_ms || now >= s->idle_expiry_ms)
@@ -222,6 +222,51 @@ int session_load_hash(const struct session_limits *lim, const char *org, const c
     if (now - s->last_seen_ms >= (int64_t)lim->idle_refresh_s * 1000)
         session_touch(lim, s, key, now);
     return 0;
+}
+
+int session_load_hash(const struct session_limits *lim, const char *org, const char *id_hash, struct session *s,
+                      struct err *e)
+{
+    char key[KEY_MAX];
+    session_begin(s, org, id_hash, key);
+    struct store_reply *r = store_cmdl(e, "HGETALL", key, NULL);
+    if (!r)
+        return -1;
+    int rc = session_from_reply(lim, key, r, s, e);
+    store_reply_free(r);
+    return rc;
+}
+
+void session_load_hashes(const struct session_limits *lim, int n, const char *const *orgs,
+                         const char *const *id_hashes, struct session *out, int *rc, struct err *errs)
+{
+    if (n <= 0)
+        return;
+    char (*keys)[KEY_MAX] = util_xcalloc((size_t)n, KEY_MAX);
+    const char **argv = util_xcalloc((size_t)n * 2, sizeof *argv);
+    struct store_cmdv *cmds = util_xcalloc((size_t)n, sizeof *cmds);
+    struct store_reply **replies = util_xcalloc((size_t)n, sizeof *replies);
+    for (int i = 0; i < n; i++) {
+        session_begin(&out[i], orgs[i], id_hashes[i], keys[i]);
+        argv[2 * i] = "HGETALL";
+        argv[2 * i + 1] = keys[i];
+        cmds[i] = (struct store_cmdv){.argc = 2, .argv = &argv[2 * i]};
+    }
+    struct err pe;
+    int ok = store_pipeline(&pe, n, cmds, replies) == 0;
+    for (int i = 0; i < n; i++) {
+        if (!ok) {
+            errs[i] = pe;
+            rc[i] = -1;
+        } else {
+            rc[i] = session_from_reply(lim, keys[i], replies[i], &out[i], &errs[i]);
+        }
+        store_reply_free(replies[i]);
+    }
+    free(replies);
+    free(cmds);
+    free(argv);
+    free(keys);
 }
 
 /* Tell every instance's caches that sessions ended (SESSION_INVALIDATION_CHANNEL). */

@@ -49,6 +49,10 @@ int session_load(const struct keyring *k, const struct session_limits *lim, cons
  * the hash of the id that token_verify gave. */
 int session_load_hash(const struct session_limits *lim, const char *org, const char *id_hash, struct session *s,
                       struct err *e);
+/* session_load_hash for n sessions in one Redis round trip (background
+ * reloads): rc[i] 0 with out[i], or -1 with errs[i]. */
+void session_load_hashes(const struct session_limits *lim, int n, const char *const *orgs,
+                         const char *const *id_hashes, struct session *out, int *rc, struct err *errs);
 /* Delete one session (logout). */
 int session_delete(const char *org, const char *id_hash, struct err *e);
 /* Revoke every session of a user in an org / of an org / matching an SLO

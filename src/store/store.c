@@ -821,6 +821,113 @@ struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int
     return r;
 }
 
+/* ---- pipelines ---------------------------------------------------------- */
+
+static int reply_is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* Queue one command on the context's output buffer (nothing is sent yet). */
+static int pipe_append(redisContext *c, const struct store_cmdv *cmd, struct err *e)
+{
+    if (!cmd->script)
+        return redisAppendCommandArgv(c, cmd->argc, cmd->argv, cmd->argvlen) == REDIS_OK
+                   ? 0
+                   : err_set(e, "internal_error", "cannot queue a Redis command");
+    char sha[41], nk[16];
+    script_sha(cmd->script, sha);
+    snprintf(nk, sizeof nk, "%d", cmd->nkeys);
+    int argc = 3 + cmd->argc;
+    const char **argv = util_xmalloc(sizeof *argv * (size_t)argc);
+    size_t *len = util_xmalloc(sizeof *len * (size_t)argc);
+    argv[0] = "EVALSHA", len[0] = 7;
+    argv[1] = sha, len[1] = 40;
+    argv[2] = nk, len[2] = strlen(nk);
+    for (int i = 0; i < cmd->argc; i++) {
+        argv[3 + i] = cmd->argv[i];
+        len[3 + i] = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
+    }
+    int rc = redisAppendCommandArgv(c, argc, argv, len) == REDIS_OK ? 0
+                                                                    : err_set(e, "internal_error",
+                                                                              "cannot queue a Redis command");
+    free(len);
+    free(argv);
+    return rc;
+}
+
+static void replies_free(int n, struct store_reply **replies)
+{
+    for (int i = 0; i < n; i++) {
+        store_reply_free(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+/* Read the n replies of what was queued; -1 on a broken connection or a
+ * reply that says the master moved (both drop the connection). */
+static int pipe_read(redisContext *c, int n, struct store_reply **replies, struct err *e)
+{
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        errno = 0;
+        if (redisGetReply(c, &r) != REDIS_OK || !r) {
+            describe_io_error(c, errno, "pipeline", e);
+            goto fail;
+        }
+        replies[i] = (struct store_reply *)r;
+        if (reply_means_moved(r)) {
+            err_set(e, "store_unavailable", "Redis cannot serve a pipeline now: %.200s", ((redisReply *)r)->str);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    atomic_fetch_add(&st_errors, 1);
+    replies_free(n, replies);
+    ctx_drop();
+    return -1;
+}
+
+int store_pipeline(struct err *e, int n, const struct store_cmdv *cmds, struct store_reply **replies)
+{
+    struct err scratch;
+    if (!e)
+        e = &scratch;
+    for (int i = 0; i < n; i++)
+        replies[i] = NULL;
+    for (int i = 0; i < n; i++)
+        if (cmds[i].script && check_one_slot(cmds[i].nkeys, cmds[i].argv, cmds[i].argvlen, e) < 0)
+            return -1;
+    if (n <= 0)
+        return 0;
+    redisContext *c = ctx_get(e);
+    if (!c)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (pipe_append(c, &cmds[i], e) < 0) {
+            ctx_drop(); /* queued commands must not reach the next caller */
+            return -1;
+        }
+    atomic_fetch_add(&st_commands, (unsigned)n);
+    if (pipe_read(c, n, replies, e) < 0)
+        return -1;
+    /* Scripts the server does not know (restart, failover, SCRIPT FLUSH):
+     * store_eval sends them once with EVAL, which caches them. */
+    for (int i = 0; i < n; i++) {
+        if (!cmds[i].script || !reply_is_noscript((const redisReply *)replies[i]))
+            continue;
+        store_reply_free(replies[i]);
+        replies[i] = store_eval(e, cmds[i].script, cmds[i].nkeys, cmds[i].argc - cmds[i].nkeys, cmds[i].argv,
+                                cmds[i].argvlen);
+        if (!replies[i]) {
+            replies_free(n, replies);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- replies ----------------------------------------------------------- */
 
 enum store_type store_reply_type(const struct store_reply *r)

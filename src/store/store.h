@@ -69,6 +69,24 @@ struct store_reply *store_cmdl(struct err *e, const char *arg0, ...) __attribute
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen);
 
+/* One command of a pipeline: argv (argvlen NULL: NUL-terminated strings);
+ * or, with script set, that script as store_eval runs it, argv holding the
+ * nkeys keys and then the other arguments. */
+struct store_cmdv {
+    const char *script;
+    int nkeys;
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+};
+/* n commands in one round trip (for background reloads: one write and one
+ * wait for many commands). 0: replies[i] is each command's reply (an error
+ * reply included, as store_cmd; a script the server did not know is run
+ * again with EVAL). -1: replies all NULL and e says why (Redis unreachable,
+ * a moved master: the connection is dropped as store_cmd drops it; or
+ * script keys across hash tags, refused before anything is sent). */
+int store_pipeline(struct err *e, int n, const struct store_cmdv *cmds, struct store_reply **replies);
+
 /* Accessors accept NULL (NIL, NULL, 0) and wrong types (NULL / 0). */
 enum store_type store_reply_type(const struct store_reply *r);
 /* String, status and error replies: the bytes (NUL-terminated) and length. */

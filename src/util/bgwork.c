@@ -13,7 +13,8 @@
 #include <time.h>
 
 struct job {
-    bgwork_fn fn;
+    bgwork_fn fn;           /* or, for a batched job: */
+    bgwork_batch_fn bfn;
     size_t len;
     unsigned char arg[BGWORK_ARG_MAX];
 };
@@ -52,6 +53,29 @@ static void wait_locked(int ms)
     pthread_cond_timedwait(&q.wake, &q.lock, &until);
 }
 
+/* Plain jobs one by one; batched jobs once per function, with the
+ * arguments of all the taken jobs that name it, in queue order. */
+static void run_taken(struct job *taken, size_t n)
+{
+    void *args[BGWORK_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        if (taken[i].fn) {
+            taken[i].fn(taken[i].arg);
+            continue;
+        }
+        bgwork_batch_fn bfn = taken[i].bfn;
+        if (!bfn)
+            continue; /* already run with an earlier job's batch */
+        size_t k = 0;
+        for (size_t j = i; j < n; j++)
+            if (!taken[j].fn && taken[j].bfn == bfn) {
+                args[k++] = taken[j].arg;
+                taken[j].bfn = NULL;
+            }
+        bfn(args, k);
+    }
+}
+
 /* Busy: after each drain the thread waits one tick, so jobs that come in the
  * meantime are taken in one go and nobody has to wake it. Idle (a whole tick
  * without a job): it sleeps until a job comes, and that job wakes it. */
@@ -64,7 +88,7 @@ static void *bgwork_main(void *unused)
     struct sched_param sp = {.sched_priority = 0};
     pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BGWORK_NICE);
-    struct job j;
+    static struct job taken[BGWORK_BATCH]; /* this thread's only */
     pthread_mutex_lock(&q.lock);
     while (!q.stop) {
         if (q.count == 0) {
@@ -78,15 +102,20 @@ static void *bgwork_main(void *unused)
             continue;
         }
         while (q.count > 0 && !q.stop) {
-            struct job *src = &q.ring[q.head];
-            j.fn = src->fn;
-            j.len = src->len;
-            memcpy(j.arg, src->arg, src->len);
-            q.head = (q.head + 1) % BGWORK_QUEUE;
-            q.count--;
+            size_t n = 0;
+            while (q.count > 0 && n < BGWORK_BATCH) {
+                struct job *src = &q.ring[q.head];
+                taken[n].fn = src->fn;
+                taken[n].bfn = src->bfn;
+                taken[n].len = src->len;
+                memcpy(taken[n].arg, src->arg, src->len);
+                n++;
+                q.head = (q.head + 1) % BGWORK_QUEUE;
+                q.count--;
+            }
             pthread_mutex_unlock(&q.lock);
-            j.fn(j.arg);
-            atomic_fetch_add(&n_done, 1);
+            run_taken(taken, n);
+            atomic_fetch_add(&n_done, n);
             pthread_mutex_lock(&q.lock);
         }
     }
@@ -112,7 +141,7 @@ int bgwork_start(void (*at_exit)(void))
     return rc == 0 ? 0 : -1;
 }
 
-int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
+static int submit(bgwork_fn fn, bgwork_batch_fn bfn, const void *arg, size_t len)
 {
     if (len > BGWORK_ARG_MAX) {
         atomic_fetch_add(&n_dropped, 1);
@@ -126,6 +155,7 @@ int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
     }
     struct job *j = &q.ring[(q.head + q.count) % BGWORK_QUEUE];
     j->fn = fn;
+    j->bfn = bfn;
     j->len = len;
     memcpy(j->arg, arg, len);
     q.count++;
@@ -138,6 +168,16 @@ int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
     pthread_mutex_unlock(&q.lock);
     atomic_fetch_add(&n_queued, 1);
     return 0;
+}
+
+int bgwork_submit(bgwork_fn fn, const void *arg, size_t len)
+{
+    return submit(fn, NULL, arg, len);
+}
+
+int bgwork_submit_batch(bgwork_batch_fn fn, const void *arg, size_t len)
+{
+    return submit(NULL, fn, arg, len);
 }
 
 void bgwork_stop(void)

@@ -23,6 +23,13 @@ typedef void (*bgwork_fn)(void *arg);
 int bgwork_start(void (*at_exit)(void));
 /* Queue fn(copy of arg); 0 queued, -1 dropped (full, too large, not running). */
 int bgwork_submit(bgwork_fn fn, const void *arg, size_t len);
+/* Jobs that are better done together (background reloads: one Redis round
+ * trip for many): the thread takes up to BGWORK_BATCH queued jobs at a time
+ * and calls fn once with the arguments of all of those that name it. Same
+ * rules as bgwork_submit otherwise. */
+#define BGWORK_BATCH 64
+typedef void (*bgwork_batch_fn)(void *const *args, size_t n);
+int bgwork_submit_batch(bgwork_batch_fn fn, const void *arg, size_t len);
 /* Stop: jobs still queued are dropped, the one running finishes; joins. */
 void bgwork_stop(void);
 

@@ -198,3 +198,44 @@ Test(bgwork, a_full_queue_drops_instead_of_blocking)
     pthread_mutex_unlock(&gate_lock);
     bgwork_stop();
 }
+
+static atomic_int batch_calls, batch_args, batch_order_ok = 1;
+
+static void batch_job(void *const *args, size_t n)
+{
+    atomic_fetch_add(&batch_calls, 1);
+    atomic_fetch_add(&batch_args, (int)n);
+    for (size_t i = 1; i < n; i++)
+        if (*(int *)args[i] <= *(int *)args[i - 1])
+            atomic_store(&batch_order_ok, 0);
+    if (n > BGWORK_BATCH)
+        atomic_store(&batch_order_ok, 0);
+}
+
+/* Batched jobs queued while the thread is busy are handed over together, at
+ * most BGWORK_BATCH at a time, in queue order and with copies of their
+ * arguments; plain jobs in between still run one by one. */
+Test(bgwork, batched_jobs_run_together_in_order)
+{
+    cr_assert_eq(bgwork_start(NULL), 0);
+    atomic_store(&ran, 0);
+    pthread_mutex_lock(&gate_lock);
+    cr_assert_eq(bgwork_submit(blocked_job, "", 1), 0);
+    usleep(150 * 1000); /* the thread is held: what follows queues up */
+    int one = 1;
+    for (int i = 0; i < 3 * BGWORK_BATCH; i++) {
+        int v = i;
+        cr_assert_eq(bgwork_submit_batch(batch_job, &v, sizeof v), 0);
+        if (i % 10 == 0)
+            cr_assert_eq(bgwork_submit(count_job, &one, sizeof one), 0);
+    }
+    pthread_mutex_unlock(&gate_lock);
+    for (int i = 0; i < 200 && atomic_load(&batch_args) < 3 * BGWORK_BATCH; i++)
+        usleep(5000);
+    cr_assert_eq(atomic_load(&batch_args), 3 * BGWORK_BATCH);
+    cr_assert_eq(atomic_load(&ran), (3 * BGWORK_BATCH + 9) / 10);
+    cr_assert_leq(atomic_load(&batch_calls), 6, "%d calls for %d jobs: not batched", atomic_load(&batch_calls),
+                  3 * BGWORK_BATCH);
+    cr_assert_eq(atomic_load(&batch_order_ok), 1, "a batch was out of order or too large");
+    bgwork_stop();
+}

@@ -486,6 +486,58 @@ Test(store, eval_uses_evalsha_and_falls_back_on_noscript)
     store_reply_free(r);
 }
 
+/* A pipeline: the replies in order, an error reply kept in its place, a
+ * script the server forgot run again with EVAL (and by EVALSHA once known),
+ * keys across hash tags refused before sending, and a dead Redis a failure
+ * with every reply NULL. */
+Test(store, pipeline_keeps_order_errors_and_scripts)
+{
+    start_unix();
+    init_store(srv.url);
+    store_reply_free(must("SET", "p1", "one", NULL));
+    store_reply_free(must("SET", "p3", "three", NULL));
+    store_reply_free(must("SCRIPT", "FLUSH", NULL, NULL));
+    store_reply_free(must("CONFIG", "RESETSTAT", NULL, NULL));
+    const char *a0[] = {"GET", "p1"}, *a1[] = {"INCR", "p1"}, *a2[] = {"GET", "p3"};
+    const char *a3[] = {"k{x}", "5"}; /* a script: KEYS[1], ARGV[1] */
+    const char *script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+    struct store_cmdv cmds[] = {
+        {.argc = 2, .argv = a0},
+        {.argc = 2, .argv = a1}, /* not an integer: an error reply */
+        {.argc = 2, .argv = a2},
+        {.script = script, .nkeys = 1, .argc = 2, .argv = a3},
+    };
+    struct store_reply *rep[4];
+    struct err e;
+    cr_assert_eq(store_pipeline(&e, 4, cmds, rep), 0, "%s", e.msg);
+    cr_assert_str_eq(store_reply_str(rep[0], NULL), "one");
+    cr_assert_eq(store_reply_type(rep[1]), STORE_ERROR);
+    cr_assert_str_eq(store_reply_str(rep[2], NULL), "three");
+    cr_assert_eq(store_reply_type(rep[3]), STORE_INTEGER, "the forgotten script ran with EVAL");
+    cr_assert_eq(store_reply_int(rep[3]), 5);
+    for (int i = 0; i < 4; i++)
+        store_reply_free(rep[i]);
+    cr_assert_eq(cmdstat_calls("eval"), 1);
+    int sha0 = cmdstat_calls("evalsha");
+    cr_assert_eq(store_pipeline(&e, 4, cmds, rep), 0, "%s", e.msg);
+    cr_assert_eq(store_reply_int(rep[3]), 10, "known now: EVALSHA");
+    cr_assert_eq(cmdstat_calls("eval"), 1);
+    cr_assert_eq(cmdstat_calls("evalsha"), sha0 + 1);
+    for (int i = 0; i < 4; i++)
+        store_reply_free(rep[i]);
+    /* Script keys across hash tags: refused before anything is sent. */
+    const char *bad[] = {"a{x}", "b{y}", "1"};
+    struct store_cmdv two = {.script = script, .nkeys = 2, .argc = 3, .argv = bad};
+    cr_assert_eq(store_pipeline(&e, 1, &two, rep), -1);
+    cr_assert_str_eq(e.code, "internal_error");
+    cr_assert_null(rep[0]);
+    ts_redis_kill(&srv);
+    cr_assert_eq(store_pipeline(&e, 4, cmds, rep), -1);
+    cr_assert_str_eq(e.code, "store_unavailable");
+    for (int i = 0; i < 4; i++)
+        cr_assert_null(rep[i]);
+}
+
 #define THREADS 4
 #define PER_THREAD 500
 
