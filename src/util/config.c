@@ -42,6 +42,7 @@ static int check_listen(const char *v, char *why, size_t n);
 static int check_url(const char *v, char *why, size_t n);
 static int check_redis_url(const char *v, char *why, size_t n);
 static int check_level(const char *v, char *why, size_t n);
+static int check_affinity(const char *v, char *why, size_t n);
 static int check_cookie_name(const char *v, char *why, size_t n);
 static int check_resolvers(const char *v, char *why, size_t n);
 static int check_header_name(const char *v, char *why, size_t n);
@@ -56,6 +57,8 @@ static const struct opt opts[] = {
      "Public scheme://host[:port] of ssogate as browsers see it; https turns on HSTS and Secure cookies."},
     {"server", "workers", OPT_INT, "0", 0, 256, OPT_RESTART, F(workers), NULL,
      "Worker threads (each with its own epoll and Redis connection); 0 = number of cores."},
+    {"server", "cpu_affinity", OPT_STR, "off", 0, 0, OPT_RESTART, F(cpu_affinity), check_affinity,
+     "auto: pin each worker thread to its own CPU of those the process may use (as nginx's worker_cpu_affinity auto); off: the kernel places them."},
     {"server", "max_header_bytes", OPT_INT, "16384", 2048, 1048576, OPT_RESTART, F(max_header_bytes), NULL,
      "Memory per connection for the request line and headers; larger requests get 431 or 414."},
     {"server", "max_body_bytes", OPT_INT, "262144", 1024, 16777216, OPT_RESTART, F(max_body_bytes), NULL,
@@ -260,6 +263,15 @@ static int check_level(const char *v, char *why, size_t n)
 {
     if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) {
         snprintf(why, n, "'%s' is not one of debug, info, warn, error", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_affinity(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "auto") && strcmp(v, "off")) {
+        snprintf(why, n, "'%s' is not one of auto, off", v);
         return -1;
     }
     return 0;

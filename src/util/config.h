@@ -54,6 +54,7 @@ struct config {
     int redis_reconnect_max_backoff_ms;
     /* [log] */
     char *log_level;
+    char *cpu_affinity;       /* "auto" or "off" ([server]) */
     /* [ratelimit]: per client address, tokens per minute and burst */
     int rl_per_minute[RL_CLASSES];
     int rl_burst[RL_CLASSES];

@@ -2,8 +2,11 @@
  * Redis outage, metrics, request ids, config refusal at start, graceful stop. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -223,4 +226,81 @@ Test(serve, keep_alive_requests_share_nothing)
     sg_get(&sg, "/healthz", &r);
     cr_assert_eq(r.status, 200, "the server is still up after the connection closed");
     sg_resp_free(&r);
+}
+
+/* The CPUs a thread may run on, from /proc: a bit set (bit i = CPU i);
+ * 0 when the thread is not an MHD worker. */
+static unsigned long long worker_cpus(pid_t pid, const char *tid)
+{
+    char path[300], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid, tid);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(comm, sizeof comm, f) || strncmp(comm, "MHD-worker", 10) != 0) {
+        if (f)
+            fclose(f);
+        return 0;
+    }
+    fclose(f);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    cr_assert_eq(sched_getaffinity((pid_t)atoi(tid), sizeof set, &set), 0);
+    unsigned long long bits = 0;
+    for (int c = 0; c < 64; c++)
+        if (CPU_ISSET(c, &set))
+            bits |= 1ULL << c;
+    return bits;
+}
+
+/* [server] cpu_affinity = auto: a worker that has served a connection is
+ * pinned to one CPU, and two workers never to the same one (while there
+ * are CPUs enough). Off (the default): no worker is pinned. */
+Test(serve, cpu_affinity_auto_pins_each_worker_to_its_own_cpu)
+{
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    int ncpu = CPU_COUNT(&all);
+    for (int round = 0; round < 2; round++) {
+        sg_stop(&sg);
+        sg_start(&sg, round ? "[server]\nworkers = 2\ncpu_affinity = auto\n" : "[server]\nworkers = 2\n", NULL);
+        int fds[16];
+        for (int i = 0; i < 16; i++) { /* connections at once: both workers take some */
+            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sg.port)};
+            inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+            cr_assert_eq(connect(fds[i], (struct sockaddr *)&a, sizeof a), 0);
+        }
+        static char out[8192];
+        for (int i = 0; i < 16; i++) {
+            cr_assert_eq(ka_request(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
+            close(fds[i]);
+        }
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/task", (int)sg.pid);
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d);
+        int workers = 0, pinned = 0;
+        unsigned long long used = 0;
+        for (struct dirent *de; (de = readdir(d));) {
+            if (de->d_name[0] == '.')
+                continue;
+            unsigned long long bits = worker_cpus(sg.pid, de->d_name);
+            if (!bits)
+                continue;
+            workers++;
+            if (__builtin_popcountll(bits) != 1)
+                continue;
+            pinned++;
+            if (ncpu >= 2)
+                cr_assert_eq(used & bits, 0, "two workers pinned to one CPU");
+            used |= bits;
+        }
+        closedir(d);
+        cr_assert_eq(workers, 2);
+        if (ncpu < 2)
+            continue; /* one CPU: every thread is "pinned" already */
+        if (round == 0)
+            cr_assert_eq(pinned, 0, "a worker pinned without cpu_affinity = auto");
+        else
+            cr_assert_geq(pinned, 1, "cpu_affinity = auto pinned no worker");
+    }
 }

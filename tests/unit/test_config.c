@@ -104,6 +104,7 @@ Test(config, refuses_bad_values)
     expect_error("[server]\ndev_plain_http = maybe\n", "not a boolean");
     expect_error("[redis]\nurl = http://x\n", "redis://");
     expect_error("[log]\nlevel = loud\n", "not one of");
+    expect_error("[server]\ncpu_affinity = yes\n", "not one of auto, off");
 }
 
 Test(config, refuses_syntax_error)
