@@ -81,7 +81,8 @@ struct http_req {
     int calls;
     int replied;
     int status;
-    char *org;
+    char *org;                     /* org_inline, or on the heap when longer */
+    char org_inline[64];
     const char *code;
     void *data;
     void (*data_free)(void *);
@@ -185,8 +186,13 @@ void http_set_data(struct http_req *r, void *data, void (*free_fn)(void *))
 
 void http_log_org(struct http_req *r, const char *org)
 {
-    free(r->org);
-    r->org = org ? util_xstrdup(org) : NULL;
+    if (r->org != r->org_inline)
+        free(r->org);
+    r->org = NULL;
+    if (org && strlen(org) < sizeof r->org_inline)
+        r->org = strcpy(r->org_inline, org); /* the usual slug: no allocation */
+    else if (org)
+        r->org = util_xstrdup(org);
 }
 
 void http_log_code(struct http_req *r, const char *code)
@@ -651,8 +657,8 @@ static struct http_req *request_new(struct http_server *srv, struct http_req *r,
     r->conn = conn;
     r->method = method;
     r->path = url;
-    r->start_ms = util_mono_ms();
     r->start_us = util_mono_us();
+    r->start_ms = r->start_us / 1000;
     buf_init(&r->body);
     const char *rid = http_header(r, "X-Request-Id");
     if (rid && request_id_ok(rid)) {
@@ -741,10 +747,10 @@ static void request_count(struct http_req *r)
 
 static void request_log(struct http_req *r)
 {
-    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     enum log_level lvl = r->status >= 500 ? LOG_ERROR : LOG_INFO;
     if (!log_enabled(lvl))
         return;
+    double ms = (double)(util_mono_us() - r->start_us) / 1000.0;
     json_t *o = json_object();
     json_object_set_new(o, "request_id", json_string(r->request_id));
     json_object_set_new(o, "method", json_string(r->method));
@@ -778,7 +784,8 @@ static void request_free(struct http_req *r)
         header_free(r, r->headers[i].value);
     }
     buf_free(&r->body);
-    free(r->org);
+    if (r->org != r->org_inline)
+        free(r->org);
     request_release(r);
 }
 
