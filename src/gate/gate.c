@@ -168,27 +168,29 @@ static int session_fetch(const char *text, const struct token *t, struct session
  * records, which are read in one Redis round trip. */
 static void sessions_refresh(void *const *args, size_t n)
 {
-    struct token *t = util_xcalloc(n, sizeof *t);
+    struct sjob {
+        const char *text;
+        struct token t;
+        uint64_t stamp;
+    } *j = util_xcalloc(n, sizeof *j);
     struct session *s = util_xcalloc(n, sizeof *s);
     struct err *errs = util_xcalloc(n, sizeof *errs);
     const char **orgs = util_xcalloc(n, sizeof *orgs), **ids = util_xcalloc(n, sizeof *ids);
-    const char **texts = util_xcalloc(n, sizeof *texts);
-    uint64_t *stamps = util_xcalloc(n, sizeof *stamps);
     int *rc = util_xcalloc(n, sizeof *rc), m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (token_verify(ring, args[i], &t[m], &errs[m]) < 0)
+        if (token_verify(ring, args[i], &j[m].t, &errs[m]) < 0)
             continue;
-        texts[m] = args[i];
-        orgs[m] = t[m].org;
-        ids[m] = t[m].id_hash;
-        stamps[m] = tlcache_stamp(t[m].org);
+        j[m].text = args[i];
+        j[m].stamp = tlcache_stamp(j[m].t.org);
+        orgs[m] = j[m].t.org;
+        ids[m] = j[m].t.id_hash;
         m++;
     }
     session_load_hashes(&limits, m, orgs, ids, s, rc, errs);
     struct session_entry ignored;
-    for (int j = 0; j < m; j++)
-        session_keep(texts[j], orgs[j], stamps[j], rc[j], &s[j], &errs[j], &ignored);
-    free(rc), free(stamps), free(texts), free(ids), free(orgs), free(errs), free(s), free(t);
+    for (int k = 0; k < m; k++)
+        session_keep(j[k].text, j[k].t.org, j[k].stamp, rc[k], &s[k], &errs[k], &ignored);
+    free(rc), free(ids), free(orgs), free(errs), free(s), free(j);
 }
 
 /* The session behind a token: the process cache of verified tokens (at most
@@ -200,18 +202,17 @@ static int principal_from_session(const char *text, struct principal *p, struct 
     char key[TLCACHE_KEY_MAX];
     struct session_entry s;
     struct token t;
-    size_t got;
-    int again = 0, hit = session_cache_key(key, text) == 0 && tlcache_get_var(key, &s, sizeof s, &got, &again);
+    int again = 0, hit = session_cache_key(key, text) == 0 && tlcache_get_var(key, &s, sizeof s, NULL, &again);
     if (again)
         bgwork_submit_batch(sessions_refresh, text, strlen(text) + 1);
     if (!hit && (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0))
         return -1;
     int64_t now = util_now_ms();
-    if (now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) {
-        /* Expired by the cached figures: the record may have slid since. */
-        if (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0)
-            return -1;
-    }
+    /* Expired by the cached figures: the record may have slid since (a miss
+     * has just read it and verified the token). */
+    if (hit && (now >= s.abs_expiry_ms || now >= s.idle_expiry_ms) &&
+        (token_verify(ring, text, &t, e) < 0 || session_fetch(text, &t, &s, e) < 0))
+        return -1;
     util_strlcpy(p->uid, s.text + s.off[SE_USER], sizeof p->uid);
     util_strlcpy(p->email, s.text + s.off[SE_EMAIL], sizeof p->email);
     util_strlcpy(p->org_id, s.text + s.off[SE_ORG], sizeof p->org_id);
@@ -532,34 +533,36 @@ static int access_fetch(const struct access_ref *ref, struct access *a, struct e
 static void accesses_refresh(void *const *args, size_t n)
 {
     uint64_t epoch = tlcache_epoch();
+    struct ajob {
+        const struct access_ref *ref;
+        struct org_info org;
+        uint64_t stamp;
+    } *j = util_xcalloc(n, sizeof *j);
     struct access *a = util_xmalloc(sizeof *a);
-    struct org_info *orgs = util_xcalloc(n, sizeof *orgs);
     struct org_ws_access *acc = util_xcalloc(n, sizeof *acc);
     struct err *errs = util_xcalloc(n, sizeof *errs);
-    const struct access_ref **refs = util_xcalloc(n, sizeof *refs);
     const char **ids = util_xcalloc(n, sizeof *ids), **ws = util_xcalloc(n, sizeof *ws);
     const char **uids = util_xcalloc(n, sizeof *uids);
-    uint64_t *stamps = util_xcalloc(n, sizeof *stamps);
     int *rc = util_xcalloc(n, sizeof *rc), m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct access_ref *ref = args[i];
-        if (org_lookup_cached(ref->org, &orgs[m], &errs[m]) < 0) {
+        if (org_lookup_cached(ref->org, &j[m].org, &errs[m]) < 0) {
             access_keep(ref, NULL, 0, epoch, -1, NULL, &errs[m], a);
             continue;
         }
-        refs[m] = ref;
-        ids[m] = orgs[m].id;
+        j[m].ref = ref;
+        j[m].stamp = tlcache_stamp(j[m].org.id);
+        ids[m] = j[m].org.id;
         ws[m] = ref->ws;
         uids[m] = ref->uid;
-        stamps[m] = tlcache_stamp(orgs[m].id);
         m++;
     }
     org_ws_access_load_many(m, ids, ws, uids, acc, rc, errs);
-    for (int j = 0; j < m; j++) {
-        access_keep(refs[j], ids[j], stamps[j], epoch, rc[j], &acc[j], &errs[j], a);
-        org_ws_access_clear(&acc[j]);
+    for (int k = 0; k < m; k++) {
+        access_keep(j[k].ref, ids[k], j[k].stamp, epoch, rc[k], &acc[k], &errs[k], a);
+        org_ws_access_clear(&acc[k]);
     }
-    free(rc), free(stamps), free(uids), free(ws), free(ids), free(refs), free(errs), free(acc), free(orgs), free(a);
+    free(rc), free(uids), free(ws), free(ids), free(errs), free(acc), free(a), free(j);
 }
 
 /* The cache's read path: a hit answers at once and, in the entry's last
@@ -573,9 +576,8 @@ static int access_load(const char *uid, const struct target *t, struct access *a
     util_strlcpy(ref.ws, t->ws, sizeof ref.ws);
     char key[TLCACHE_KEY_MAX];
     access_cache_key(key, &ref);
-    size_t got;
     int again = 0;
-    if (!tlcache_get_var(key, a, sizeof *a, &got, &again))
+    if (!tlcache_get_var(key, a, sizeof *a, NULL, &again))
         return access_fetch(&ref, a, e);
     if (again)
         bgwork_submit_batch(accesses_refresh, &ref, sizeof ref);

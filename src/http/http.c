@@ -184,11 +184,16 @@ void http_set_data(struct http_req *r, void *data, void (*free_fn)(void *))
     r->data_free = free_fn;
 }
 
-void http_log_org(struct http_req *r, const char *org)
+static void org_clear(struct http_req *r)
 {
     if (r->org != r->org_inline)
         free(r->org);
     r->org = NULL;
+}
+
+void http_log_org(struct http_req *r, const char *org)
+{
+    org_clear(r);
     if (org && strlen(org) < sizeof r->org_inline)
         r->org = strcpy(r->org_inline, org); /* the usual slug: no allocation */
     else if (org)
@@ -784,8 +789,7 @@ static void request_free(struct http_req *r)
         header_free(r, r->headers[i].value);
     }
     buf_free(&r->body);
-    if (r->org != r->org_inline)
-        free(r->org);
+    org_clear(r);
     request_release(r);
 }
 

@@ -776,6 +776,51 @@ static int check_one_slot(int nkeys, const char **keys, const size_t *lens, stru
     return 0;
 }
 
+/* The argument vector of EVALSHA for a script (store_eval, pipelines), and
+ * its switch to EVAL when the server does not know the script. */
+struct eval_argv {
+    const char **argv;
+    size_t *len;
+    int argc;
+    char sha[41], nk[16];
+};
+
+static void eval_argv_make(struct eval_argv *x, const char *script, int nkeys, int nargs, const char **args,
+                           const size_t *argslen)
+{
+    script_sha(script, x->sha);
+    snprintf(x->nk, sizeof x->nk, "%d", nkeys);
+    x->argc = 3 + nkeys + nargs;
+    x->argv = util_xmalloc(sizeof *x->argv * (size_t)x->argc);
+    x->len = util_xmalloc(sizeof *x->len * (size_t)x->argc);
+    x->argv[0] = "EVALSHA", x->len[0] = 7;
+    x->argv[1] = x->sha, x->len[1] = 40;
+    x->argv[2] = x->nk, x->len[2] = strlen(x->nk);
+    for (int i = 0; i < nkeys + nargs; i++) {
+        x->argv[3 + i] = args[i];
+        x->len[3 + i] = argslen ? argslen[i] : strlen(args[i]);
+    }
+}
+
+/* Not cached on this server (restart, failover, SCRIPT FLUSH): EVAL runs
+ * it and caches it for the next EVALSHA. */
+static void eval_argv_as_eval(struct eval_argv *x, const char *script)
+{
+    x->argv[0] = "EVAL", x->len[0] = 4;
+    x->argv[1] = script, x->len[1] = strlen(script);
+}
+
+static void eval_argv_free(struct eval_argv *x)
+{
+    free(x->len);
+    free(x->argv);
+}
+
+static int reply_is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int nargs,
                                const char **args, const size_t *argslen)
 {
@@ -788,72 +833,33 @@ struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int
     }
     if (check_one_slot(nkeys, args, argslen, e) < 0)
         return NULL;
-    char sha[41], nk[16];
-    script_sha(script, sha);
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    int argc = 3 + nkeys + nargs;
-    const char **argv = util_xmalloc(sizeof *argv * (size_t)argc);
-    size_t *argvlen = util_xmalloc(sizeof *argvlen * (size_t)argc);
-    argv[0] = "EVALSHA";
-    argv[1] = sha;
-    argv[2] = nk;
-    argvlen[0] = 7;
-    argvlen[1] = 40;
-    argvlen[2] = strlen(nk);
-    for (int i = 0; i < nkeys + nargs; i++) {
-        argv[3 + i] = args[i];
-        argvlen[3 + i] = argslen ? argslen[i] : strlen(args[i]);
-    }
-    struct store_reply *r = store_cmd(e, argc, argv, argvlen);
-    const redisReply *rr = (const redisReply *)r;
-    if (rr && rr->type == REDIS_REPLY_ERROR && strncmp(rr->str, "NOSCRIPT", 8) == 0) {
-        /* Not cached on this server (restart, failover, SCRIPT FLUSH):
-         * EVAL runs it and caches it for the next EVALSHA. */
+    struct eval_argv x;
+    eval_argv_make(&x, script, nkeys, nargs, args, argslen);
+    struct store_reply *r = store_cmd(e, x.argc, x.argv, x.len);
+    if (reply_is_noscript((const redisReply *)r)) {
         store_reply_free(r);
-        argv[0] = "EVAL";
-        argv[1] = script;
-        argvlen[0] = 4;
-        argvlen[1] = strlen(script);
-        r = store_cmd(e, argc, argv, argvlen);
+        eval_argv_as_eval(&x, script);
+        r = store_cmd(e, x.argc, x.argv, x.len);
     }
-    free(argvlen);
-    free(argv);
+    eval_argv_free(&x);
     return r;
 }
 
 /* ---- pipelines ---------------------------------------------------------- */
 
-static int reply_is_noscript(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
 /* Queue one command on the context's output buffer (nothing is sent yet). */
 static int pipe_append(redisContext *c, const struct store_cmdv *cmd, struct err *e)
 {
-    if (!cmd->script)
-        return redisAppendCommandArgv(c, cmd->argc, cmd->argv, cmd->argvlen) == REDIS_OK
-                   ? 0
-                   : err_set(e, "internal_error", "cannot queue a Redis command");
-    char sha[41], nk[16];
-    script_sha(cmd->script, sha);
-    snprintf(nk, sizeof nk, "%d", cmd->nkeys);
-    int argc = 3 + cmd->argc;
-    const char **argv = util_xmalloc(sizeof *argv * (size_t)argc);
-    size_t *len = util_xmalloc(sizeof *len * (size_t)argc);
-    argv[0] = "EVALSHA", len[0] = 7;
-    argv[1] = sha, len[1] = 40;
-    argv[2] = nk, len[2] = strlen(nk);
-    for (int i = 0; i < cmd->argc; i++) {
-        argv[3 + i] = cmd->argv[i];
-        len[3 + i] = cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
+    int rc;
+    if (!cmd->script) {
+        rc = redisAppendCommandArgv(c, cmd->argc, cmd->argv, cmd->argvlen);
+    } else {
+        struct eval_argv x;
+        eval_argv_make(&x, cmd->script, cmd->nkeys, cmd->argc - cmd->nkeys, cmd->argv, cmd->argvlen);
+        rc = redisAppendCommandArgv(c, x.argc, x.argv, x.len);
+        eval_argv_free(&x);
     }
-    int rc = redisAppendCommandArgv(c, argc, argv, len) == REDIS_OK ? 0
-                                                                    : err_set(e, "internal_error",
-                                                                              "cannot queue a Redis command");
-    free(len);
-    free(argv);
-    return rc;
+    return rc == REDIS_OK ? 0 : err_set(e, "internal_error", "cannot queue a Redis command");
 }
 
 static void replies_free(int n, struct store_reply **replies)
@@ -912,14 +918,17 @@ int store_pipeline(struct err *e, int n, const struct store_cmdv *cmds, struct s
     atomic_fetch_add(&st_commands, (unsigned)n);
     if (pipe_read(c, n, replies, e) < 0)
         return -1;
-    /* Scripts the server does not know (restart, failover, SCRIPT FLUSH):
-     * store_eval sends them once with EVAL, which caches them. */
+    /* Scripts the server does not know: EVAL, once each (it caches them). */
     for (int i = 0; i < n; i++) {
         if (!cmds[i].script || !reply_is_noscript((const redisReply *)replies[i]))
             continue;
         store_reply_free(replies[i]);
-        replies[i] = store_eval(e, cmds[i].script, cmds[i].nkeys, cmds[i].argc - cmds[i].nkeys, cmds[i].argv,
-                                cmds[i].argvlen);
+        struct eval_argv x;
+        eval_argv_make(&x, cmds[i].script, cmds[i].nkeys, cmds[i].argc - cmds[i].nkeys, cmds[i].argv,
+                       cmds[i].argvlen);
+        eval_argv_as_eval(&x, cmds[i].script);
+        replies[i] = store_cmd(e, x.argc, x.argv, x.len);
+        eval_argv_free(&x);
         if (!replies[i]) {
             replies_free(n, replies);
             return -1;

@@ -62,10 +62,6 @@ void tlcache_configure(int ttl_ms)
     atomic_store(&ttl, ttl_ms < 0 ? 0 : ttl_ms);
 }
 
-/* Keys are ~100-byte tokens: hashed a word at a time (a byte-wise FNV-1a
- * was ~1 % of a request's CPU), from a random seed chosen at start, so that
- * nobody can pick keys that collide on purpose to evict others' entries. */
-
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 32;
@@ -74,6 +70,9 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* Keys are ~100-byte tokens: hashed a word at a time (a byte-wise FNV-1a
+ * was ~1 % of a request's CPU), from a random seed chosen at start, so that
+ * nobody can pick keys that collide on purpose to evict others' entries. */
 static uint64_t key_hash_n(const char *key, size_t n)
 {
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
@@ -211,7 +210,7 @@ int tlcache_get_var(const char *key, void *out, size_t cap, size_t *len, int *re
  * eighths and all of the TTL instead. (A wider spread, and a refresh from
  * three quarters of the life, reloaded hot entries every 3.3 s on average
  * with the 5 s TTL; now every 4.1 s: a fifth fewer Redis reads for the same
- * bound, measured in bench/authz.) */
+ * bound, computed from the lifetimes.) */
 static int64_t ttl_jittered(int t)
 {
     static __thread uint64_t x;

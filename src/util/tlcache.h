@@ -21,7 +21,8 @@ int tlcache_get(const char *key, void *out, size_t len);
  * so that it can have the value reloaded off the request path; 0 otherwise. */
 int tlcache_get_ex(const char *key, void *out, size_t len, int *refresh);
 /* tlcache_get_ex for values whose length varies: a hit copies the stored
- * value when it is at most cap bytes long and puts its length in *len. */
+ * value when it is at most cap bytes long and puts its length in *len (when
+ * len is not NULL; packed values that say where they end need not ask). */
 int tlcache_get_var(const char *key, void *out, size_t cap, size_t *len, int *refresh);
 /* Store with the current epoch: only for values not read from Redis. */
 void tlcache_put(const char *key, const void *val, size_t len);
