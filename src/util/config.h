@@ -39,6 +39,7 @@ struct config {
     int request_timeout_s;
     int idle_timeout_s;
     int connection_limit;
+    int keepalive_requests;   /* requests per connection, then close; 0 = no limit */
     int shutdown_timeout_s;
     char *trusted_proxies;    /* CIDR list */
     char *allowed_redirect_hosts;
