@@ -90,14 +90,18 @@ char *gate_cookie_clear(void)
 
 /* Cached values are a fixed part and then NUL-terminated strings, stored at
  * their length: a hit copies a few hundred bytes, not the strings' bounds.
- * off[i] is where string i starts in text. Returns the bytes of text used. */
+ * off[i] is where string i starts in text. Returns the bytes of text used
+ * (at most cap, which must be at least n). */
 static size_t pack_strings(char *text, size_t cap, unsigned short *off, const char *const *v, int n)
 {
     size_t used = 0;
     for (int i = 0; i < n; i++) {
         size_t len = strlen(v[i] ? v[i] : "");
-        if (used + len + 1 > cap) /* the bounds are the callers': a bug, never input */
-            len = cap - used - 1;
+        /* The bounds are the callers' (a longer string is a bug, never
+         * input); cut anyway, leaving each string still to come its NUL. */
+        size_t room = cap - used - (size_t)(n - i);
+        if (len > room)
+            len = room;
         off[i] = (unsigned short)used;
         memcpy(text + used, v[i] ? v[i] : "", len);
         text[used + len] = '\0';

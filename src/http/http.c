@@ -56,6 +56,7 @@ struct http_server {
     unsigned next;                 /* where the acceptor's scan starts (ties) */
     struct http_worker *workers;
     unsigned nworkers;
+    short cpu_worker[CPU_SETSIZE]; /* the worker at home on each CPU, or -1 */
 };
 
 struct kv {
@@ -927,32 +928,29 @@ static int listen_open(struct http_server *s, const struct config *cfg, struct e
     return 0;
 }
 
-/* The worker for a new connection: the one pinned to the CPU that received
- * it (SO_INCOMING_CPU) unless it holds more than its share, else the one
- * holding the fewest; ties go round the workers. *total: the connections of
- * all of them. */
+/* The worker for a new connection: the one whose CPU received it
+ * (SO_INCOMING_CPU) unless that one holds more than a quarter (and 2) over
+ * the fewest, else the one holding the fewest; ties go round the workers.
+ * *total: the connections of all of them. */
 static struct http_worker *worker_pick(struct http_server *s, int fd, int *total)
 {
-    struct http_worker *best = NULL, *local = NULL;
+    struct http_worker *best = NULL;
     int best_n = INT_MAX, sum = 0, cpu = -1;
     socklen_t len = sizeof cpu;
-    if (s->workers[0].cpu >= 0 && getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) < 0)
-        cpu = -1;
     for (unsigned k = 0; k < s->nworkers; k++) {
         struct http_worker *w = &s->workers[(s->next + k) % s->nworkers];
         int n = atomic_load_explicit(&w->conns, memory_order_relaxed);
         sum += n;
         if (n < best_n)
             best = w, best_n = n;
-        if (cpu >= 0 && w->cpu == cpu && (!local || n < atomic_load_explicit(&local->conns, memory_order_relaxed)))
-            local = w;
     }
     s->next++;
     *total = sum;
-    if (local) {
-        int n = atomic_load_explicit(&local->conns, memory_order_relaxed);
-        if (n <= best_n + 2 + best_n / 4)
-            return local;
+    if (s->nworkers > 1 && getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) == 0 && cpu >= 0 &&
+        cpu < CPU_SETSIZE && s->cpu_worker[cpu] >= 0) {
+        struct http_worker *home = &s->workers[s->cpu_worker[cpu]];
+        if (atomic_load_explicit(&home->conns, memory_order_relaxed) <= best_n + 2 + best_n / 4)
+            return home;
     }
     return best;
 }
@@ -1041,18 +1039,24 @@ struct http_server *http_server_start(const struct config *cfg, const struct htt
     unsigned n = (unsigned)(cfg->workers > 0 ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN));
     if (n < 1)
         n = 1;
+    /* The j-th CPU the process may use is home to worker j (mod the number
+     * of workers); pinned (cpu_affinity = auto), worker i runs on the i-th. */
     int cpus[CPU_SETSIZE], ncpus = 0;
     cpu_set_t set;
-    if (cfg->cpu_affinity && strcmp(cfg->cpu_affinity, "auto") == 0 && sched_getaffinity(0, sizeof set, &set) == 0)
+    memset(s->cpu_worker, 0xff, sizeof s->cpu_worker);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
         for (int c = 0; c < CPU_SETSIZE; c++)
-            if (CPU_ISSET(c, &set))
+            if (CPU_ISSET(c, &set)) {
+                s->cpu_worker[c] = (short)((unsigned)ncpus % n);
                 cpus[ncpus++] = c;
+            }
+    int pin = cfg->cpu_affinity && strcmp(cfg->cpu_affinity, "auto") == 0;
     s->workers = util_xcalloc(n, sizeof *s->workers);
     s->nworkers = n;
     for (unsigned i = 0; i < n; i++) {
         struct http_worker *w = &s->workers[i];
         w->srv = s;
-        w->cpu = ncpus ? cpus[i % (unsigned)ncpus] : -1;
+        w->cpu = pin && ncpus ? cpus[i % (unsigned)ncpus] : -1;
         w->daemon = MHD_start_daemon(
             MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL,
             NULL, on_request, s,

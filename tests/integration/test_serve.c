@@ -316,34 +316,43 @@ static int connect_to(int port)
 }
 
 /* The value of ssogate_http_worker_connections for each worker, from
- * /metrics asked on a connection of its own (which counts too). */
-static int worker_connections(int *n, int max)
+ * /metrics asked on the open connection obs (which counts too: asking on a
+ * connection of its own would leave a close in flight). Returns how many. */
+static int worker_connections(int obs, int *n, int max)
 {
-    struct sg_resp r;
-    sg_get(&sg, "/metrics", &r);
-    cr_assert_eq(r.status, 200);
+    static char out[262144];
+    cr_assert_eq(ka_request(obs, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
     int k = 0;
-    for (const char *p = r.body; (p = strstr(p, "ssogate_http_worker_connections{worker=\"")); p++) {
+    for (const char *p = out; (p = strstr(p, "ssogate_http_worker_connections{worker=\"")); p++) {
         int w, v;
         cr_assert_eq(sscanf(p, "ssogate_http_worker_connections{worker=\"%d\"} %d", &w, &v), 2);
         cr_assert_eq(w, k, "workers out of order");
         cr_assert_lt(k, max);
         n[k++] = v;
     }
-    sg_resp_free(&r);
     return k;
 }
 
-/* Waits until the workers hold no connection but the one asking (the
- * harness's own probes are closed by then). */
-static void connections_settle(void)
+/* Sums the workers' connections into *total, their spread into *lo, *hi. */
+static int worker_spread(int obs, int *n, int *total, int *lo, int *hi)
 {
-    int n[8], total = 0;
-    for (int tries = 0; tries < 100; tries++) {
-        int k = worker_connections(n, 8);
-        total = 0;
-        for (int i = 0; i < k; i++)
-            total += n[i];
+    int k = worker_connections(obs, n, 8);
+    *total = 0, *lo = 1 << 30, *hi = 0;
+    for (int i = 0; i < k; i++) {
+        *total += n[i];
+        *lo = n[i] < *lo ? n[i] : *lo;
+        *hi = n[i] > *hi ? n[i] : *hi;
+    }
+    return k;
+}
+
+/* Waits until the workers hold no connection but obs (the harness's probes
+ * and closed connections are counted out in the workers' own time). */
+static void connections_settle(int obs)
+{
+    int n[8], total = 0, lo, hi;
+    for (int tries = 0; tries < 200; tries++) {
+        worker_spread(obs, n, &total, &lo, &hi);
         if (total == 1)
             return;
         usleep(20 * 1000);
@@ -351,35 +360,103 @@ static void connections_settle(void)
     cr_assert_fail("connections still counted after every one closed: %d", total - 1);
 }
 
-/* Proxies keep a few connections alive for a long time: each new one goes
- * to the worker holding the fewest, so that no worker's connections queue
- * while another has time to spare. Opened all at once (where workers racing
- * for the listening socket split them 28/37 or 55/10), 20 connections on 4
- * workers are held 5/5/5/5; /metrics says so, and its own connection is the
- * 21st. Closed, they are counted out again. */
-Test(serve, connections_are_spread_evenly_over_the_workers)
+/* Runs the calling thread on the given CPU only (so that loopback
+ * connections it opens arrive on that CPU); returns 0 when it may not. */
+static int run_on(int cpu)
 {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+static cpu_set_t all_cpus; /* the test's own, as it started */
+
+static int allowed_cpus(int *cpu, int max)
+{
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    all_cpus = all;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+        if (CPU_ISSET(c, &all))
+            cpu[n++] = c;
+    return n;
+}
+
+static void run_anywhere(void)
+{
+    cr_assert_eq(sched_setaffinity(0, sizeof all_cpus, &all_cpus), 0);
+}
+
+/* Proxies keep a few connections alive for a long time. Workers that race
+ * for the listening socket split them unevenly (28/37 to 55/10 of 64), and
+ * the crowded worker's connections wait while another has time to spare.
+ * Each new connection goes to the worker at home on the CPU that received
+ * it unless that one holds more than 2 + a quarter over the fewest, else to
+ * the one holding the fewest. 40 connections opened at once from one CPU to
+ * 4 workers: every worker holds some, the home worker the most, within that
+ * bound. Closed, they are counted out again. */
+Test(serve, connections_are_spread_over_the_workers_within_a_bound)
+{
+    int cpu[1];
+    cr_assert_eq(allowed_cpus(cpu, 1), 1);
     sg_stop(&sg);
     sg_start(&sg, "[server]\nworkers = 4\n", NULL);
-    connections_settle();
-    int fds[20];
-    for (int i = 0; i < 20; i++)
-        fds[i] = connect_to(sg.port);
+    cr_assert(run_on(cpu[0]));
+    int obs = connect_to(sg.port);
+    connections_settle(obs);
+    int fds[40];
     static char out[8192];
-    for (int i = 0; i < 20; i++) /* each has been handed to a worker */
+    for (int i = 0; i < 40; i++)
+        fds[i] = connect_to(sg.port);
+    for (int i = 0; i < 40; i++) /* each has been handed to a worker */
         cr_assert_eq(ka_request(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
-    int n[8], total = 0, lo = 1 << 30, hi = 0;
-    cr_assert_eq(worker_connections(n, 8), 4);
-    for (int i = 0; i < 4; i++) {
-        total += n[i];
-        lo = n[i] < lo ? n[i] : lo;
-        hi = n[i] > hi ? n[i] : hi;
-    }
-    cr_assert_eq(total, 21, "20 open connections and the one asking: %d", total);
-    cr_assert_leq(hi - lo, 1, "uneven: %d %d %d %d", n[0], n[1], n[2], n[3]);
-    for (int i = 0; i < 20; i++)
+    run_anywhere();
+    int n[8], total, lo, hi;
+    cr_assert_eq(worker_spread(obs, n, &total, &lo, &hi), 4);
+    cr_assert_eq(total, 41, "40 open connections and the one asking: %d", total);
+    cr_assert_geq(lo, 1, "a worker holds none: %d %d %d %d", n[0], n[1], n[2], n[3]);
+    cr_assert_leq(hi - lo, 4 + lo / 4, "past the bound: %d %d %d %d", n[0], n[1], n[2], n[3]);
+    cr_assert_geq(n[0], hi - 1, "the first CPU's worker is not the busiest: %d %d %d %d", n[0], n[1], n[2], n[3]);
+    for (int i = 0; i < 40; i++)
         close(fds[i]);
-    connections_settle();
+    connections_settle(obs);
+    close(obs);
+}
+
+/* Connections from a client on one CPU go to that CPU's worker (a proxy's
+ * worker and ssogate's then talk without waking a thread on another CPU),
+ * from another CPU to that one's: of 4 connections from each of two CPUs
+ * to 2 workers, the home worker of each takes 3 or 4 (where the kernel's
+ * race or a plain least-connections rule gives 2 and 2). */
+Test(serve, connections_go_to_the_worker_at_home_on_their_cpu)
+{
+    int cpu[2];
+    cr_assert_eq(allowed_cpus(cpu, 2), 2, "this test needs two CPUs (the project's machines have them)");
+    sg_stop(&sg);
+    sg_start(&sg, "[server]\nworkers = 2\n", NULL);
+    int obs = connect_to(sg.port);
+    connections_settle(obs);
+    int fds[8], before[8], after[8];
+    static char out[8192];
+    for (int side = 0; side < 2; side++) {
+        worker_connections(obs, before, 8);
+        cr_assert(run_on(cpu[side]));
+        for (int i = 0; i < 4; i++) {
+            fds[side * 4 + i] = connect_to(sg.port);
+            cr_assert_eq(ka_request(fds[side * 4 + i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out),
+                         200);
+        }
+        run_anywhere();
+        worker_connections(obs, after, 8);
+        int home = after[side] - before[side], away = after[!side] - before[!side];
+        cr_assert(home + away == 4 && home >= 3, "from CPU %d: %d to its worker, %d to the other", cpu[side], home,
+                  away);
+    }
+    for (int i = 0; i < 8; i++)
+        close(fds[i]);
+    close(obs);
 }
 
 /* [server] keepalive_requests = 3: the third answer on a connection says
@@ -418,13 +495,15 @@ Test(serve, connection_limit_refuses_the_connection_past_it)
 {
     sg_stop(&sg);
     sg_start(&sg, "[server]\nconnection_limit = 16\nworkers = 2\n", NULL);
-    connections_settle();
+    int obs = connect_to(sg.port);
+    connections_settle(obs);
     int fds[16];
     static char out[8192];
-    for (int i = 0; i < 16; i++) {
+    for (int i = 1; i < 16; i++) { /* with obs, 16 */
         fds[i] = connect_to(sg.port);
         cr_assert_eq(ka_request(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out), 200);
     }
+    fds[0] = obs;
     int extra = connect_to(sg.port); /* the kernel completes the handshake; ssogate closes it */
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)!send(extra, req, strlen(req), MSG_NOSIGNAL);
