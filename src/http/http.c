@@ -1,8 +1,12 @@
-/* The libmicrohttpd server. All state of one request lives in struct http_req,
- * made on the first call of the access handler and freed in the completed
- * callback, which also writes the log line and the metrics. Responses are
- * queued after the body, or on the second call of a body-less request: one
- * queued on the very first call costs keep-alive (see STYLE.md). */
+/* The HTTP server: one libmicrohttpd daemon per worker, each with one thread
+ * and its own epoll set, and one thread that accepts connections and hands
+ * each to a worker (worker_pick: the one at home on the CPU that received
+ * it, within a bound; docs/operations.md). All state of one request lives
+ * in struct http_req, made on the first call of the access handler and
+ * freed in the completed callback, which also writes the log line and the
+ * metrics. Responses are queued after the body, or on the second call of a
+ * body-less request: one queued on the very first call costs keep-alive
+ * (see STYLE.md). */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -955,15 +959,13 @@ static struct http_worker *worker_pick(struct http_server *s, int fd, int *total
     return best;
 }
 
-/* One thread accepts and hands each connection to the worker that holds the
- * fewest (exact balance, as Envoy's exact_balance). With the listening
- * socket in every worker's epoll, whichever worker woke first took the
- * connection: proxies and clients keep a few connections alive for a long
- * time, and measured with 64 of them, the split between two workers was
- * 28/37, 55/10, 41/24: the connections of the crowded worker waited for it
- * while the other had time to spare (p50 0.2 ms, p99 6-7 ms, against 0.5
- * and 1-2.5 ms split evenly). One hop more per new connection (an eventfd
- * write), none per request. */
+/* One thread accepts and hands each connection to a worker (worker_pick).
+ * With the listening socket in every worker's epoll instead, whichever
+ * worker woke first took the connection: 64 kept-alive connections were
+ * split 28/37 to 55/10 between two workers, and, split evenly or not, a
+ * client thread's connections on the other CPU's worker did a fifth of the
+ * requests of those on its own CPU's (bimodal latency). One hop more per
+ * new connection (an eventfd write), none per request. */
 static void *acceptor_main(void *arg)
 {
     struct http_server *s = arg;
