@@ -475,7 +475,8 @@ void console_domain_add(struct http_req *r)
     struct domain_info d;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, domain_add(&c.p.actor, c.p.org.id, http_form(r, "domain"), form_on(r, "include_subdomains"), &d, &c.e), "domains", "domain_added", domains_page);
+    int rc = domain_add(&c.p.actor, c.p.org.id, http_form(r, "domain"), form_on(r, "include_subdomains"), &d, &c.e);
+    console_done(r, &c, rc, "domains", "domain_added", domains_page);
 }
 
 void console_domain_verify(struct http_req *r)
@@ -484,7 +485,8 @@ void console_domain_verify(struct http_req *r)
     struct domain_info d;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, domain_verify(&c.p.actor, c.p.org.id, http_param(r, "domain"), &d, &c.e), "domains", "domain_verified", domains_page);
+    int rc = domain_verify(&c.p.actor, c.p.org.id, http_param(r, "domain"), &d, &c.e);
+    console_done(r, &c, rc, "domains", "domain_verified", domains_page);
 }
 
 void console_domain_remove(struct http_req *r)
@@ -492,7 +494,8 @@ void console_domain_remove(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, domain_remove(&c.p.actor, c.p.org.id, http_param(r, "domain"), &c.e), "domains", "domain_removed", domains_page);
+    int rc = domain_remove(&c.p.actor, c.p.org.id, http_param(r, "domain"), &c.e);
+    console_done(r, &c, rc, "domains", "domain_removed", domains_page);
 }
 
 /* ---- members ------------------------------------------------------------------ */
@@ -588,7 +591,8 @@ void console_member_remove(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, org_member_remove(&c.p.actor, c.p.org.id, http_param(r, "uid"), &c.e), "members", "member_removed", members_page);
+    int rc = org_member_remove(&c.p.actor, c.p.org.id, http_param(r, "uid"), &c.e);
+    console_done(r, &c, rc, "members", "member_removed", members_page);
 }
 
 void console_service_account_add(struct http_req *r)
@@ -670,7 +674,8 @@ void console_invitation_revoke(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, invite_revoke(&c.p.actor, c.p.org.id, http_form(r, "email"), &c.e), "invitations", "invitation_revoked", invitations_page);
+    int rc = invite_revoke(&c.p.actor, c.p.org.id, http_form(r, "email"), &c.e);
+    console_done(r, &c, rc, "invitations", "invitation_revoked", invitations_page);
 }
 
 /* ---- workspaces --------------------------------------------------------------- */
@@ -815,7 +820,8 @@ void console_workspace_add(struct http_req *r)
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
     const char *slug = http_form(r, "slug");
-    console_done(r, &c, org_ws_create(&c.p.actor, c.p.org.id, slug ? slug : "", http_form(r, "name"), ws, &c.e), "workspaces", "workspace_created", workspaces_page);
+    int rc = org_ws_create(&c.p.actor, c.p.org.id, slug ? slug : "", http_form(r, "name"), ws, &c.e);
+    console_done(r, &c, rc, "workspaces", "workspace_created", workspaces_page);
 }
 
 static int ws_param(struct http_req *r, struct cctx *c, char ws[ORG_ID_MAX])
@@ -1044,7 +1050,8 @@ void console_key_revoke(struct http_req *r)
     struct cctx c;
     if (console_begin_or_reply(r, &c, 1) < 0)
         return;
-    console_done(r, &c, apikey_revoke(&c.p.actor, c.p.org.id, http_param(r, "prefix"), &c.e), "keys", "key_revoked", keys_page);
+    int rc = apikey_revoke(&c.p.actor, c.p.org.id, http_param(r, "prefix"), &c.e);
+    console_done(r, &c, rc, "keys", "key_revoked", keys_page);
 }
 
 /* ---- audit log ---------------------------------------------------------------- */

@@ -37,7 +37,6 @@
 
 /* One event loop: a libmicrohttpd daemon of its own, with one thread. */
 struct http_worker {
-    struct http_server *srv;
     struct MHD_Daemon *daemon;
     atomic_int conns;              /* handed to it and not yet closed */
     int cpu;                       /* to pin itself to, or -1 */
@@ -966,6 +965,16 @@ static struct http_worker *worker_pick(struct http_server *s, int fd, int *total
  * client thread's connections on the other CPU's worker did a fifth of the
  * requests of those on its own CPU's (bimodal latency). One hop more per
  * new connection (an eventfd write), none per request. */
+/* A warning the accepting thread may repeat at most once a second. */
+static int warn_due(int64_t *last)
+{
+    int64_t now = util_mono_ms();
+    if (now - *last < 1000)
+        return 0;
+    *last = now;
+    return 1;
+}
+
 static void *acceptor_main(void *arg)
 {
     struct http_server *s = arg;
@@ -982,11 +991,8 @@ static void *acceptor_main(void *arg)
                 break;
             if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EPROTO)
                 continue;
-            int64_t now = util_mono_ms();
-            if (now - last_warn >= 1000) {
+            if (warn_due(&last_warn))
                 log_msg(LOG_WARN, "accept: %s", strerror(errno)); /* EMFILE, ENFILE, ENOBUFS... */
-                last_warn = now;
-            }
             usleep(10000); /* the next accept would fail alike: let connections close */
             continue;
         }
@@ -994,12 +1000,9 @@ static void *acceptor_main(void *arg)
         struct http_worker *w = worker_pick(s, fd, &total);
         if (total >= s->cfg->connection_limit) {
             close(fd);
-            int64_t now = util_mono_ms();
-            if (now - last_warn >= 1000) {
+            if (warn_due(&last_warn))
                 log_msg(LOG_WARN, "[server] connection_limit %d reached: refusing new connections",
                         s->cfg->connection_limit);
-                last_warn = now;
-            }
             continue;
         }
         atomic_fetch_add_explicit(&w->conns, 1, memory_order_relaxed);
@@ -1057,7 +1060,6 @@ struct http_server *http_server_start(const struct config *cfg, const struct htt
     s->nworkers = n;
     for (unsigned i = 0; i < n; i++) {
         struct http_worker *w = &s->workers[i];
-        w->srv = s;
         w->cpu = pin && ncpus ? cpus[i % (unsigned)ncpus] : -1;
         w->daemon = MHD_start_daemon(
             MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL,

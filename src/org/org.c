@@ -1175,7 +1175,8 @@ void org_ws_access_load_many(int n, const char *const *org_ids, const char *cons
     for (int i = 0; i < n; i++) {
         const char *args[] = {ws_slugs[i], uids[i]};
         script_call_begin(&calls[i], lua_access, org_ids[i], &access_reader, 2, args);
-        cmds[i] = (struct store_cmdv){.script = calls[i].full, .nkeys = 1, .argc = calls[i].argc, .argv = calls[i].argv};
+        cmds[i] = (struct store_cmdv){
+            .script = calls[i].full, .nkeys = 1, .argc = calls[i].argc, .argv = calls[i].argv};
     }
     struct err pe;
     int ok = store_pipeline(&pe, n, cmds, replies) == 0;

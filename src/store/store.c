@@ -802,18 +802,24 @@ static void eval_argv_make(struct eval_argv *x, const char *script, int nkeys, i
     }
 }
 
-/* Not cached on this server (restart, failover, SCRIPT FLUSH): EVAL runs
- * it and caches it for the next EVALSHA. */
-static void eval_argv_as_eval(struct eval_argv *x, const char *script)
-{
-    x->argv[0] = "EVAL", x->len[0] = 4;
-    x->argv[1] = script, x->len[1] = strlen(script);
-}
-
 static void eval_argv_free(struct eval_argv *x)
 {
     free(x->len);
     free(x->argv);
+}
+
+/* A script not cached on this server (restart, failover, SCRIPT FLUSH):
+ * EVAL runs it and caches it for the next EVALSHA. */
+static struct store_reply *eval_plain(struct err *e, const char *script, int nkeys, int nargs, const char **args,
+                                      const size_t *argslen)
+{
+    struct eval_argv x;
+    eval_argv_make(&x, script, nkeys, nargs, args, argslen);
+    x.argv[0] = "EVAL", x.len[0] = 4;
+    x.argv[1] = script, x.len[1] = strlen(script);
+    struct store_reply *r = store_cmd(e, x.argc, x.argv, x.len);
+    eval_argv_free(&x);
+    return r;
 }
 
 static int reply_is_noscript(const redisReply *r)
@@ -836,12 +842,11 @@ struct store_reply *store_eval(struct err *e, const char *script, int nkeys, int
     struct eval_argv x;
     eval_argv_make(&x, script, nkeys, nargs, args, argslen);
     struct store_reply *r = store_cmd(e, x.argc, x.argv, x.len);
+    eval_argv_free(&x);
     if (reply_is_noscript((const redisReply *)r)) {
         store_reply_free(r);
-        eval_argv_as_eval(&x, script);
-        r = store_cmd(e, x.argc, x.argv, x.len);
+        r = eval_plain(e, script, nkeys, nargs, args, argslen);
     }
-    eval_argv_free(&x);
     return r;
 }
 
@@ -923,12 +928,8 @@ int store_pipeline(struct err *e, int n, const struct store_cmdv *cmds, struct s
         if (!cmds[i].script || !reply_is_noscript((const redisReply *)replies[i]))
             continue;
         store_reply_free(replies[i]);
-        struct eval_argv x;
-        eval_argv_make(&x, cmds[i].script, cmds[i].nkeys, cmds[i].argc - cmds[i].nkeys, cmds[i].argv,
-                       cmds[i].argvlen);
-        eval_argv_as_eval(&x, cmds[i].script);
-        replies[i] = store_cmd(e, x.argc, x.argv, x.len);
-        eval_argv_free(&x);
+        replies[i] = eval_plain(e, cmds[i].script, cmds[i].nkeys, cmds[i].argc - cmds[i].nkeys, cmds[i].argv,
+                                cmds[i].argvlen);
         if (!replies[i]) {
             replies_free(n, replies);
             return -1;

@@ -70,7 +70,7 @@ static const struct opt opts[] = {
     {"server", "connection_limit", OPT_INT, "4096", 16, 1000000, OPT_RESTART, F(connection_limit), NULL,
      "Most concurrent connections."},
     {"server", "keepalive_requests", OPT_INT, "1000", 0, 1000000, OPT_RESTART, F(keepalive_requests), NULL,
-     "Requests served on one keep-alive connection before it is closed (as nginx's keepalive_requests); the client reconnects, to the least busy worker. 0 = no limit."},
+     "Requests served on one keep-alive connection before it is closed (as nginx's keepalive_requests); the client reconnects and the connection is placed on a worker again. 0 = no limit."},
     {"server", "shutdown_timeout_s", OPT_INT, "10", 0, 600, OPT_RESTART, F(shutdown_timeout_s), NULL,
      "On SIGTERM/SIGINT, how long in-flight requests may take to finish."},
     {"server", "trusted_proxies", OPT_STR, "", 0, 0, OPT_RESTART, F(trusted_proxies), NULL,
